@@ -1,0 +1,112 @@
+/* The device interface (VirtualBox's PDM device): what every file in
+ * src/devices/ sees of the platform. A device never includes another
+ * device's header.
+ *
+ * Locking: all device callbacks (port, MMIO, timer, chardev receive, PCI
+ * config) run with the VM's platform lock held; a device never takes it
+ * itself and never blocks inside a callback. */
+#ifndef CAIXA_VMM_DEVICE_H
+#define CAIXA_VMM_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/memory.h"
+
+struct vm;
+struct config;
+struct timer;
+struct chardev;
+
+typedef struct device device;
+
+typedef struct device_desc {
+    const char *name;
+    size_t state_size;                  /* bytes the VM zero-allocates as dev->state */
+    /* Reads its keys from dev->cfg, registers ports/MMIO/PCI/IRQs. Returns 0
+     * or -1 after vm_error() said what is wrong. */
+    int (*create)(device *dev);
+    void (*reset)(device *dev);         /* machine reset; may be NULL */
+    void (*destroy)(device *dev);       /* frees what create allocated; may be NULL */
+} device_desc;
+
+struct device {
+    const device_desc *desc;
+    struct vm *vm;
+    struct config *cfg;                 /* this device's config node */
+    void *state;                        /* desc->state_size bytes, zeroed */
+};
+
+/* --- port I/O ---------------------------------------------------------- */
+typedef struct pio_ops {
+    /* off is relative to the range base; size is 1, 2 or 4. Unhandled
+     * reads should return all ones of the size. */
+    uint32_t (*read)(void *opaque, uint16_t off, unsigned size);
+    void (*write)(void *opaque, uint16_t off, uint32_t val, unsigned size);
+} pio_ops;
+
+int vm_register_pio(struct vm *vm, uint16_t base, uint16_t len, const pio_ops *ops, void *opaque);
+int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t size, const mmio_ops *ops, void *opaque);
+struct physmem *vm_physmem(struct vm *vm);
+
+/* --- interrupts -------------------------------------------------------- */
+/* Interrupt lines are global system interrupts (GSI): 0-15 ISA, 16-23 PCI.
+ * A line keeps its level; edge devices pulse it (1 then 0). */
+void vm_set_irq(struct vm *vm, unsigned gsi, int level);
+/* An interrupt controller listens to the lines. */
+typedef void (*irq_sink_fn)(void *opaque, unsigned gsi, int level);
+int vm_add_irq_sink(struct vm *vm, irq_sink_fn fn, void *opaque);
+/* The controller that drives a vCPU's INTR pin and answers its INTA cycle. */
+typedef int (*intr_ack_fn)(void *opaque);   /* returns vector or -1 */
+void vm_set_intr_controller(struct vm *vm, intr_ack_fn ack, void *opaque);
+void vm_set_cpu_intr(struct vm *vm, int cpu_index, int level);
+
+/* --- PCI (bus 0) ------------------------------------------------------- */
+typedef struct pci_ops {
+    /* reg is a byte offset in the 256-byte config space; size 1, 2 or 4,
+     * naturally aligned. */
+    uint32_t (*config_read)(void *opaque, uint8_t reg, unsigned size);
+    void (*config_write)(void *opaque, uint8_t reg, uint32_t val, unsigned size);
+} pci_ops;
+int vm_pci_register(struct vm *vm, uint8_t devfn, const pci_ops *ops, void *opaque);
+/* Configuration mechanism #1 goes through these (host bridge). */
+uint32_t vm_pci_config_read(struct vm *vm, uint8_t bus, uint8_t devfn, uint8_t reg, unsigned size);
+void vm_pci_config_write(struct vm *vm, uint8_t bus, uint8_t devfn, uint8_t reg, uint32_t val, unsigned size);
+
+/* --- machine control --------------------------------------------------- */
+void vm_request_reset(struct vm *vm);              /* hard reset, or exit if --no-reboot */
+void vm_request_poweroff(struct vm *vm, int exit_status);
+void vm_set_a20(struct vm *vm, bool enabled);
+bool vm_get_a20(struct vm *vm);
+uint64_t vm_ram_size(struct vm *vm);
+
+/* --- time -------------------------------------------------------------- */
+typedef void (*timer_cb)(void *opaque);
+uint64_t vm_clock_ns(struct vm *vm);               /* virtual time since power-on */
+struct timer *vm_timer_new(struct vm *vm, timer_cb cb, void *opaque);
+void vm_timer_mod(struct timer *t, uint64_t expire_ns);  /* absolute vm_clock_ns */
+void vm_timer_del(struct timer *t);
+void vm_timer_free(struct timer *t);
+/* Host wall clock in seconds since the epoch (RTC start value). */
+int64_t vm_host_time(struct vm *vm);
+
+/* --- configuration (VirtualBox's CFGM) --------------------------------- */
+uint64_t cfg_get_u64(struct config *cfg, const char *key, uint64_t def);
+bool cfg_get_bool(struct config *cfg, const char *key, bool def);
+const char *cfg_get_str(struct config *cfg, const char *key, const char *def);
+
+/* --- host ends --------------------------------------------------------- */
+/* Finds the host backend the user attached by name ("serial0"), or NULL. */
+struct chardev *vm_chardev(struct vm *vm, const char *name);
+/* Errors: one line for the user, as "caixa: <device>: <message>". */
+void vm_error(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vm_log(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* --- the device registry --------------------------------------------------
+ * Each device file ends with DEVICE_REGISTER(desc); the VM finds it by name. */
+const device_desc *device_find(const char *name);
+#define DEVICE_REGISTER(d)                                                     \
+    __attribute__((used, section("caixa_devices"))) static const device_desc *const d##_reg_ = &(d)
+
+#endif

@@ -184,7 +184,17 @@ struct cpu {
     struct cpu_tlb *tlb;
     struct cpu_block_cache *blocks;
     uint32_t mem_generation;  /* physmem generation the TLB was filled under */
-    void *internal;           /* engine scratch (cpu_int.h) */
+    /* Engine scratch (see cpu_int.h). */
+    uint64_t next_rip;        /* address after the executing instruction */
+    void *jmp;                /* jmp_buf of cpu_run, for faults */
+    int exc_vec;              /* exception being raised, -1 none */
+    uint32_t exc_err;
+    bool exc_has_err;
+    int delivering;           /* vector whose delivery is in progress, -1 none (double fault rules) */
+    uint8_t mode;             /* CPU_MODE_* (cpu_int.h), recomputed on CR0/EFER/CS changes */
+    bool block_end;           /* the handler asks the loop to leave the block */
+    enum cpu_exit exit_reason;
+    void *internal;
 };
 
 /* Allocates the TLB and block cache; the CPU comes out of reset. */
@@ -205,6 +215,8 @@ void cpu_flush_all(struct cpu *cpu);
 size_t cpu_debug_access(struct cpu *cpu, uint64_t lin, void *buf, size_t len, bool write);
 /* Linear -> physical for the debugger; false if not mapped. */
 bool cpu_debug_translate(struct cpu *cpu, uint64_t lin, uint64_t *phys);
+/* Opens or closes the A20 gate (port 0x92, 8042 output port). */
+void cpu_set_a20(struct cpu *cpu, bool enabled);
 /* Called by physmem users (DMA) when they wrote a page that may hold code. */
 void cpu_invalidate_code_page(struct cpu *cpu, uint64_t gpa);
 

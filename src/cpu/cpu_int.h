@@ -1,0 +1,392 @@
+/* The software CPU's internal contract: the decoded-instruction record, the
+ * opcode tables each instruction-group file contributes, operand and memory
+ * access, lazy flags and exceptions. Only src/cpu/ includes this.
+ *
+ * Execution model (DESIGN.md "The software CPU"): guest code is decoded once
+ * into blocks of struct insn, cached by guest physical address; the loop in
+ * exec.c calls in->fn(cpu, in) for each. Before the call cpu->s.rip is the
+ * instruction's own address and cpu->next_rip the address after it; a
+ * handler that branches writes cpu->next_rip. A fault is raised with
+ * cpu_raise(), which unwinds to the loop with longjmp and leaves rip at the
+ * faulting instruction. */
+#ifndef CAIXA_CPU_CPU_INT_H
+#define CAIXA_CPU_CPU_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cpu/cpu.h"
+#include "vmm/memory.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* --- modes ---------------------------------------------------------------- */
+#define MODE_PE 0x01    /* CR0.PE */
+#define MODE_VM 0x02    /* EFLAGS.VM (virtual-8086) */
+#define MODE_LMA 0x04   /* EFER.LMA (IA-32e) */
+#define MODE_CS64 0x08  /* 64-bit code segment (LMA and CS.L) */
+#define MODE_CS32 0x10  /* CS.D: 32-bit default operand/address size */
+/* Recompute cpu->mode after CR0, EFER, CS or EFLAGS.VM changed. */
+void cpu_update_mode(struct cpu *cpu);
+static inline bool cpu_is64(const struct cpu *cpu) { return cpu->mode & MODE_CS64; }
+static inline bool cpu_protected(const struct cpu *cpu) { return (cpu->mode & (MODE_PE | MODE_VM)) == MODE_PE; }
+static inline bool cpu_real(const struct cpu *cpu) { return !(cpu->mode & MODE_PE); }
+static inline bool cpu_v86(const struct cpu *cpu) { return cpu->mode & MODE_VM; }
+
+/* --- the decoded instruction ---------------------------------------------- */
+struct insn;
+typedef void (*insn_fn)(struct cpu *cpu, const struct insn *in);
+
+#define REG_NONE 0xff
+#define PFX_REP 1  /* F3 */
+#define PFX_REPNE 2 /* F2 */
+
+struct insn {
+    insn_fn fn;
+    uint64_t imm;      /* immediate, sign-extended as the opcode defines; moffs for A0-A3 */
+    uint32_t imm2;     /* second immediate: ENTER level, far pointer selector */
+    int32_t disp;      /* ModRM displacement */
+    uint16_t op;       /* OP1/OP0F/OP38/OP3A | opcode byte */
+    uint8_t len;       /* bytes, prefixes included */
+    uint8_t opsize;    /* 1, 2, 4 or 8 */
+    uint8_t addrsize;  /* 2, 4 or 8 */
+    uint8_t seg;       /* segment of the memory operand: default or override */
+    uint8_t rep;       /* 0, PFX_REP, PFX_REPNE */
+    uint8_t lock;      /* LOCK prefix present */
+    uint8_t rex;       /* REX byte, 0 if none (matters for byte registers) */
+    uint8_t mod;       /* ModRM.mod; 3 = register operand */
+    uint8_t reg;       /* ModRM.reg with REX.R (or the register of +r opcodes, with REX.B) */
+    uint8_t rm;        /* ModRM.rm with REX.B when mod == 3 */
+    uint8_t base;      /* base register of the memory operand, or REG_NONE */
+    uint8_t index;     /* index register, or REG_NONE */
+    uint8_t scale;     /* log2 of the index scale */
+    uint8_t riprel;    /* 64-bit RIP-relative operand */
+    uint8_t pfx66;     /* operand-size prefix seen (SSE mandatory-prefix forms) */
+    uint8_t last;      /* last instruction of its block */
+};
+
+/* Opcode maps. */
+#define OP1 0x000
+#define OP0F 0x100
+#define OP38 0x200
+#define OP3A 0x300
+
+/* --- opcode tables --------------------------------------------------------
+ * Each instruction-group file lists its forms as struct op_def rows and
+ * registers the array with OPS_REGISTER(name); decode.c builds its lookup
+ * from every registered array at start-up. */
+#define OPF_MODRM 0x0001     /* has a ModRM byte */
+#define OPF_BYTE 0x0002      /* operand size 1 */
+#define OPF_IMM8 0x0004      /* imm8, sign-extended to 64 bits */
+#define OPF_IMM8U 0x0008     /* imm8, zero-extended */
+#define OPF_IMM16 0x0010     /* imm16, zero-extended */
+#define OPF_IMMZ 0x0020      /* imm16 or imm32 by operand size, sign-extended (imm32 for 64) */
+#define OPF_IMMV 0x0040      /* imm16/32/64 by operand size (MOV r, imm) */
+#define OPF_MOFFS 0x0080     /* moffs of address size (A0-A3), in imm */
+#define OPF_FAR 0x0100       /* ptr16:16/32: offset in imm, selector in imm2 */
+#define OPF_ENTER 0x0200     /* imm16 then imm8 (ENTER): imm, imm2 */
+#define OPF_DEF64 0x0400     /* operand size defaults to 64 in 64-bit mode (PUSH, near branches) */
+#define OPF_F64 0x0800       /* operand size is always 64 in 64-bit mode */
+#define OPF_NO64 0x1000      /* #UD in 64-bit mode */
+#define OPF_ONLY64 0x2000    /* only in 64-bit mode */
+#define OPF_MEM 0x4000       /* only the memory form of ModRM (mod != 3) */
+#define OPF_REG 0x8000       /* only the register form of ModRM (mod == 3) */
+#define OPF_END 0x10000      /* ends its block (branches, mode and control changes, HLT) */
+#define OPF_LOCK 0x20000     /* LOCK prefix allowed (with a memory destination) */
+#define OPF_REL 0x40000      /* imm is a relative branch target (informational for traces) */
+#define OPF_OP32 0x80000     /* operand size 32 in 64-bit mode unless REX.W (MOV CR/DR use F64) */
+
+#define PFX_ANY 0   /* prefix-agnostic form */
+#define PFX_NONE 1  /* SSE form with no mandatory prefix */
+#define PFX_66 2
+#define PFX_F3 3
+#define PFX_F2 4
+
+struct op_def {
+    uint16_t op;       /* OP1/OP0F/OP38/OP3A | byte */
+    int8_t reg;        /* ModRM.reg for group members, -1 any */
+    int8_t rm;         /* ModRM.rm for register-form groups (0F 01 F8 ...), -1 any */
+    uint8_t pfx;       /* PFX_* mandatory prefix */
+    uint32_t flags;    /* OPF_* */
+    insn_fn fn;
+    const char *name;  /* mnemonic, for traces and the debugger */
+};
+
+#define OPS_REGISTER(arr)                                                               \
+    __attribute__((used, section("caixa_ops"))) static const struct op_def *const arr##_reg_ = (arr)
+/* Each registered array ends with a row whose fn is NULL. */
+#define OPS_END { 0, 0, 0, 0, 0, NULL, NULL }
+
+/* Decodes one instruction at CS:ip in the current mode (used by the block
+ * builder and by traces); faults (#UD, #PF, #GP on fetch or length > 15) are
+ * raised through cpu_raise. */
+void cpu_decode(struct cpu *cpu, uint64_t ip, struct insn *out);
+const char *cpu_insn_name(const struct insn *in);
+void cpu_decode_init(void);
+
+/* CPUID family/model/stepping, also EDX after RESET (SDM Vol. 3A 9.1.4):
+ * family 6, model 15, stepping 11 - a Core 2 class part, which matches the
+ * SSE3/SSSE3 feature level the model implements. */
+#define CPU_SIGNATURE 0x000006fbu
+
+/* --- exceptions ----------------------------------------------------------- */
+/* Raises an exception; err is pushed for vectors that have an error code
+ * (8, 10-14, 17, 21). Never returns. */
+_Noreturn void cpu_raise(struct cpu *cpu, int vec, uint32_t err);
+static inline _Noreturn void cpu_ud(struct cpu *cpu) { cpu_raise(cpu, EXC_UD, 0); }
+static inline _Noreturn void cpu_gp0(struct cpu *cpu) { cpu_raise(cpu, EXC_GP, 0); }
+/* Interrupt kinds for cpu_interrupt (interrupt.c). */
+enum intr_kind { INTR_EXT, INTR_EXC, INTR_SOFT, INTR_INT3, INTR_INTO, INTR_ICEBP, INTR_NMI };
+/* Delivers an interrupt or exception through the IVT/IDT in the current mode:
+ * pushes the frame, loads CS:RIP. The return address is cpu->next_rip for
+ * software interrupts and traps, cpu->s.rip for faults and external ones. */
+void cpu_interrupt(struct cpu *cpu, int vec, enum intr_kind kind, bool has_err, uint32_t err);
+bool cpu_exc_has_error(int vec);
+
+/* --- lazy flags (flags.c) -------------------------------------------------- */
+enum {
+    LF_NONE,   /* rflags holds every arithmetic flag */
+    LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
+    LF_SHL, LF_SHR, LF_SAR,   /* src = count (1..width-1 or more), dst = value shifted */
+};
+static inline void lf_set(struct cpu *cpu, uint32_t op, unsigned size, uint64_t dst, uint64_t src, uint64_t res)
+{
+    cpu->s.lf.op = op;
+    cpu->s.lf.size = size;
+    cpu->s.lf.dst = dst;
+    cpu->s.lf.src = src;
+    cpu->s.lf.res = res;
+}
+/* INC/DEC keep CF: fold the pending flags into rflags first. */
+void lf_inc_dec(struct cpu *cpu, bool inc, unsigned size, uint64_t dst, uint64_t res);
+/* Folds the lazy flags into rflags (then lf.op == LF_NONE). */
+void flags_materialize(struct cpu *cpu);
+/* Sets the arithmetic flags in `mask` to `val` (others kept). */
+void flags_write(struct cpu *cpu, uint32_t mask, uint32_t val);
+bool flag_cf(struct cpu *cpu);
+bool flag_zf(struct cpu *cpu);
+bool flag_sf(struct cpu *cpu);
+bool flag_of(struct cpu *cpu);
+bool flag_pf(struct cpu *cpu);
+bool flag_af(struct cpu *cpu);
+/* Condition code cc (0-15, the low nibble of Jcc/SETcc/CMOVcc). */
+bool cond_true(struct cpu *cpu, unsigned cc);
+
+/* --- registers ------------------------------------------------------------ */
+static inline uint64_t size_mask(unsigned size)
+{
+    return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+}
+static inline uint64_t sign_bit(unsigned size) { return 1ull << (size * 8 - 1); }
+static inline int64_t sext(uint64_t v, unsigned size)
+{
+    unsigned sh = 64 - size * 8;
+    return (int64_t)(v << sh) >> sh;
+}
+
+/* General register r (0-15) at size; byte registers 4-7 are AH-BH without REX. */
+static inline uint64_t greg_read(const struct cpu *cpu, const struct insn *in, unsigned r, unsigned size)
+{
+    switch (size) {
+    case 1:
+        if (r >= 4 && r < 8 && !in->rex)
+            return (cpu->s.regs[r - 4] >> 8) & 0xff;
+        return cpu->s.regs[r] & 0xff;
+    case 2: return cpu->s.regs[r] & 0xffff;
+    case 4: return cpu->s.regs[r] & 0xffffffff;
+    default: return cpu->s.regs[r];
+    }
+}
+static inline void greg_write(struct cpu *cpu, const struct insn *in, unsigned r, unsigned size, uint64_t v)
+{
+    uint64_t *p;
+    switch (size) {
+    case 1:
+        if (r >= 4 && r < 8 && !in->rex) {
+            p = &cpu->s.regs[r - 4];
+            *p = (*p & ~0xff00ull) | ((v & 0xff) << 8);
+        } else {
+            p = &cpu->s.regs[r];
+            *p = (*p & ~0xffull) | (v & 0xff);
+        }
+        break;
+    case 2: p = &cpu->s.regs[r]; *p = (*p & ~0xffffull) | (v & 0xffff); break;
+    case 4: cpu->s.regs[r] = v & 0xffffffff; break;  /* zero-extends, as in 64-bit mode */
+    default: cpu->s.regs[r] = v; break;
+    }
+}
+/* Address-size register (RSI/RDI/RCX for string ops): read masked, write merged. */
+static inline uint64_t areg_read(const struct cpu *cpu, unsigned r, unsigned asize)
+{
+    return cpu->s.regs[r] & size_mask(asize);
+}
+static inline void areg_write(struct cpu *cpu, unsigned r, unsigned asize, uint64_t v)
+{
+    if (asize == 2)
+        cpu->s.regs[r] = (cpu->s.regs[r] & ~0xffffull) | (v & 0xffff);
+    else
+        cpu->s.regs[r] = v & size_mask(asize);
+}
+
+/* --- memory --------------------------------------------------------------- */
+/* Access kinds for the MMU; ACC_SUPER marks implicit supervisor accesses
+ * (descriptor tables, TSS, IDT) which ignore CPL for U/S checks. */
+#define ACC_R 0
+#define ACC_W 1
+#define ACC_X 2
+#define ACC_SUPER 4
+
+#define TLB_BITS 8
+#define TLB_SIZE (1u << TLB_BITS)
+struct tlb_entry {
+    uint64_t tag_r, tag_w, tag_x;   /* linear page address, or TLB_INVALID */
+    uintptr_t addend;               /* host pointer = lin + addend */
+    uint64_t phys;                  /* guest physical page */
+    bool global;
+};
+#define TLB_INVALID 1ull  /* never a page-aligned address */
+struct cpu_tlb {
+    struct tlb_entry e[2][TLB_SIZE];  /* [0] supervisor, [1] user (CPL 3) accesses */
+};
+
+static inline struct tlb_entry *tlb_entry(struct cpu *cpu, uint64_t lin, int acc)
+{
+    int user = cpu->s.cpl == 3 && !(acc & ACC_SUPER);
+    return &cpu->tlb->e[user][(lin >> PAGE_SHIFT) & (TLB_SIZE - 1)];
+}
+
+/* Linear-address accesses (mmu.c): may raise #PF; handle page-crossing. */
+uint64_t lin_read_slow(struct cpu *cpu, uint64_t lin, unsigned size, int acc);
+void lin_write_slow(struct cpu *cpu, uint64_t lin, unsigned size, uint64_t val, int acc);
+
+static inline uint64_t lin_read(struct cpu *cpu, uint64_t lin, unsigned size, int acc)
+{
+    struct tlb_entry *e = tlb_entry(cpu, lin, acc);
+    uint64_t tag = (acc & ACC_X) ? e->tag_x : e->tag_r;
+    if (likely(tag == (lin & PAGE_MASK) && (lin & (PAGE_SIZE - 1)) <= PAGE_SIZE - size)) {
+        const uint8_t *p = (const uint8_t *)(uintptr_t)(lin + e->addend);
+        switch (size) {
+        case 1: return *p;
+        case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+        case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+        default: { uint64_t v; memcpy(&v, p, 8); return v; }
+        }
+    }
+    return lin_read_slow(cpu, lin, size, acc);
+}
+static inline void lin_write(struct cpu *cpu, uint64_t lin, unsigned size, uint64_t val, int acc)
+{
+    struct tlb_entry *e = tlb_entry(cpu, lin, acc);
+    if (likely(e->tag_w == (lin & PAGE_MASK) && (lin & (PAGE_SIZE - 1)) <= PAGE_SIZE - size)) {
+        uint8_t *p = (uint8_t *)(uintptr_t)(lin + e->addend);
+        switch (size) {
+        case 1: *p = (uint8_t)val; return;
+        case 2: { uint16_t v = (uint16_t)val; memcpy(p, &v, 2); return; }
+        case 4: { uint32_t v = (uint32_t)val; memcpy(p, &v, 4); return; }
+        default: memcpy(p, &val, 8); return;
+        }
+    }
+    lin_write_slow(cpu, lin, size, val, acc);
+}
+/* Checks a write is possible (page present and writable) before a
+ * multi-part update, raising #PF now rather than halfway. */
+void lin_probe_write(struct cpu *cpu, uint64_t lin, unsigned size);
+
+/* Linear -> physical for access kind acc; raises #PF. */
+uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc);
+void tlb_flush(struct cpu *cpu, bool keep_global);
+void tlb_flush_page(struct cpu *cpu, uint64_t lin);
+void tlb_drop_writes_to(struct cpu *cpu, uint64_t phys_page);
+/* Drop decoded blocks on a physical page (self-modifying code). */
+void blocks_invalidate_page(struct cpu *cpu, uint64_t phys_page);
+void blocks_flush(struct cpu *cpu);
+
+/* Segmented accesses (seg.c): offset -> linear with the limit, type and
+ * canonical checks of the mode (#GP, or #SS for SS). */
+uint64_t seg_lin_slow(struct cpu *cpu, int seg, uint64_t off, unsigned size, int acc);
+static inline uint64_t seg_lin(struct cpu *cpu, int seg, uint64_t off, unsigned size, int acc)
+{
+    if (cpu_is64(cpu)) {
+        uint64_t lin = off;
+        if (seg >= S_FS)
+            lin += cpu->s.seg[seg].base;
+        /* canonical: bits 63..47 all equal */
+        if (likely((uint64_t)(((int64_t)lin >> 47) + 1) <= 1))
+            return lin;
+    }
+    return seg_lin_slow(cpu, seg, off, size, acc);
+}
+static inline uint64_t mem_read(struct cpu *cpu, int seg, uint64_t off, unsigned size)
+{
+    return lin_read(cpu, seg_lin(cpu, seg, off, size, ACC_R), size, ACC_R);
+}
+static inline void mem_write(struct cpu *cpu, int seg, uint64_t off, unsigned size, uint64_t val)
+{
+    lin_write(cpu, seg_lin(cpu, seg, off, size, ACC_W), size, val, ACC_W);
+}
+static inline uint8_t mem_read8(struct cpu *cpu, int seg, uint64_t off) { return (uint8_t)mem_read(cpu, seg, off, 1); }
+static inline uint16_t mem_read16(struct cpu *cpu, int seg, uint64_t off) { return (uint16_t)mem_read(cpu, seg, off, 2); }
+static inline uint32_t mem_read32(struct cpu *cpu, int seg, uint64_t off) { return (uint32_t)mem_read(cpu, seg, off, 4); }
+static inline uint64_t mem_read64(struct cpu *cpu, int seg, uint64_t off) { return mem_read(cpu, seg, off, 8); }
+
+/* Effective address (offset in the segment) of the ModRM memory operand. */
+static inline uint64_t insn_ea(const struct cpu *cpu, const struct insn *in)
+{
+    uint64_t a = (uint64_t)(int64_t)in->disp;
+    if (in->riprel)
+        return (a + cpu->next_rip) & size_mask(in->addrsize);
+    if (in->base != REG_NONE)
+        a += cpu->s.regs[in->base];
+    if (in->index != REG_NONE)
+        a += cpu->s.regs[in->index] << in->scale;
+    return a & size_mask(in->addrsize);
+}
+/* r/m operand of the instruction's size. */
+static inline uint64_t rm_read(struct cpu *cpu, const struct insn *in, unsigned size)
+{
+    if (in->mod == 3)
+        return greg_read(cpu, in, in->rm, size);
+    return mem_read(cpu, in->seg, insn_ea(cpu, in), size);
+}
+static inline void rm_write(struct cpu *cpu, const struct insn *in, unsigned size, uint64_t v)
+{
+    if (in->mod == 3)
+        greg_write(cpu, in, in->rm, size, v);
+    else
+        mem_write(cpu, in->seg, insn_ea(cpu, in), size, v);
+}
+
+/* --- stack (stack.c) ------------------------------------------------------ */
+/* Stack address size: 8 in 64-bit mode, else SS.B ? 4 : 2. */
+unsigned stack_asize(const struct cpu *cpu);
+void push(struct cpu *cpu, unsigned size, uint64_t v);
+uint64_t pop(struct cpu *cpu, unsigned size);
+/* Reads/writes at SP+off without moving SP (for far returns and frames). */
+uint64_t stack_read(struct cpu *cpu, uint64_t sp_off, unsigned size);
+
+/* --- segments and descriptors (seg.c) ------------------------------------- */
+/* MOV/POP to a segment register with every check of the mode. */
+void seg_load(struct cpu *cpu, int seg, uint16_t sel);
+/* Real/V86 mode load: base = sel << 4, attributes kept per the SDM. */
+void seg_load_real(struct cpu *cpu, int seg, uint16_t sel);
+/* Reads the 8-byte descriptor for sel from the GDT/LDT; raises #GP(sel) if
+ * outside the table limit. */
+uint64_t desc_read(struct cpu *cpu, uint16_t sel);
+void desc_to_cache(uint64_t desc, uint16_t sel, struct seg_cache *sc);
+
+/* --- I/O ------------------------------------------------------------------ */
+/* IOPL / TSS bitmap check (#GP(0) when denied), then the bus. */
+uint32_t io_in(struct cpu *cpu, uint16_t port, unsigned size);
+void io_out(struct cpu *cpu, uint16_t port, unsigned size, uint32_t val);
+
+/* --- helpers for handlers -------------------------------------------------- */
+/* Near branch to target (masked to the operand size, canonical in 64-bit mode). */
+void branch_near(struct cpu *cpu, uint64_t target, unsigned opsize);
+/* EFLAGS write with the privilege rules of POPF/IRET (which bits may change). */
+void eflags_write_checked(struct cpu *cpu, uint64_t val, unsigned size);
+/* Current privilege-related predicates. */
+static inline unsigned cpu_iopl(const struct cpu *cpu) { return (cpu->s.rflags >> FL_IOPL_SHIFT) & 3; }
+
+#endif

@@ -1,0 +1,408 @@
+/* The execution loop and the cache of decoded blocks.
+ *
+ * A block is a run of decoded instructions starting at a guest physical
+ * address, ending at a branch or other OPF_END instruction or at the end of
+ * the page. Blocks are found through a hash on (physical address, mode) and
+ * are dropped page by page when the guest writes a page that holds code.
+ * Interrupts, requests and the budget are checked between blocks. */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cpu/cpu_int.h"
+
+#define BLOCK_MAX_INSNS 64
+#define ARENA_BYTES (16u << 20)   /* decoded code before a full flush */
+#define HASH_BITS 15
+#define PAGE_HASH_BITS 12
+#define NO_PAGE (~0ull)
+
+struct block {
+    uint64_t phys;              /* physical address of the first byte */
+    uint64_t phys2;             /* second page touched by the last insn, or NO_PAGE */
+    uint64_t lin2;              /* its linear page, to recheck the mapping */
+    struct block *hash_next;
+    uint32_t n;
+    uint8_t mode;
+    bool valid;
+    struct insn insns[];
+};
+
+/* Which blocks use a physical page: a list per page-hash bucket. */
+struct page_ref {
+    uint64_t page;
+    struct block *b;
+    struct page_ref *next;
+};
+
+struct cpu_block_cache {
+    uint8_t *arena;
+    size_t used;
+    struct block *hash[1u << HASH_BITS];
+    struct page_ref *pages[1u << PAGE_HASH_BITS];
+};
+
+static unsigned hash_of(uint64_t phys, uint8_t mode)
+{
+    uint64_t h = (phys ^ ((uint64_t)mode << 40)) * 0x9e3779b97f4a7c15ull;
+    return (unsigned)(h >> (64 - HASH_BITS));
+}
+
+static unsigned page_hash(uint64_t page)
+{
+    return (unsigned)(((page >> PAGE_SHIFT) * 0x9e3779b97f4a7c15ull) >> (64 - PAGE_HASH_BITS));
+}
+
+int cpu_blocks_init(struct cpu *cpu)
+{
+    struct cpu_block_cache *bc = calloc(1, sizeof(*bc));
+    if (!bc)
+        return -1;
+    bc->arena = malloc(ARENA_BYTES);
+    if (!bc->arena) {
+        free(bc);
+        return -1;
+    }
+    cpu->blocks = bc;
+    return 0;
+}
+
+void cpu_blocks_destroy(struct cpu *cpu)
+{
+    if (cpu->blocks) {
+        free(cpu->blocks->arena);
+        free(cpu->blocks);
+        cpu->blocks = NULL;
+    }
+}
+
+void blocks_flush(struct cpu *cpu)
+{
+    struct cpu_block_cache *bc = cpu->blocks;
+    memset(bc->hash, 0, sizeof(bc->hash));
+    memset(bc->pages, 0, sizeof(bc->pages));
+    bc->used = 0;
+    /* Code-page marks of this vCPU go too. */
+    uint8_t bit = (uint8_t)(1u << (cpu->index & 7));
+    size_t npages = cpu->mem->ram_size >> PAGE_SHIFT;
+    for (size_t i = 0; i < npages; i++)
+        cpu->mem->code_map[i] &= (uint8_t)~bit;
+    cpu->block_end = true;
+}
+
+static void unlink_hash(struct cpu_block_cache *bc, struct block *b)
+{
+    struct block **pp = &bc->hash[hash_of(b->phys, b->mode)];
+    while (*pp && *pp != b)
+        pp = &(*pp)->hash_next;
+    if (*pp)
+        *pp = b->hash_next;
+}
+
+void blocks_invalidate_page(struct cpu *cpu, uint64_t page)
+{
+    struct cpu_block_cache *bc = cpu->blocks;
+    struct page_ref **pp = &bc->pages[page_hash(page)];
+    while (*pp) {
+        struct page_ref *r = *pp;
+        if (r->page != page) {
+            pp = &r->next;
+            continue;
+        }
+        if (r->b->valid) {
+            r->b->valid = false;
+            unlink_hash(bc, r->b);
+        }
+        *pp = r->next;
+    }
+    cpu->block_end = true;
+}
+
+void cpu_invalidate_code_page(struct cpu *cpu, uint64_t gpa)
+{
+    phys_page pp = physmem_page(cpu->mem, gpa);
+    if (pp.ram_index != UINT32_MAX && cpu->mem->code_map[pp.ram_index]) {
+        cpu->mem->code_map[pp.ram_index] = 0;
+        blocks_invalidate_page(cpu, gpa & PAGE_MASK);
+    }
+}
+
+static void mark_code_page(struct cpu *cpu, uint64_t page)
+{
+    phys_page pp = physmem_page(cpu->mem, page);
+    if (pp.ram_index == UINT32_MAX)
+        return;
+    uint8_t bit = (uint8_t)(1u << (cpu->index & 7));
+    if (!(cpu->mem->code_map[pp.ram_index] & bit)) {
+        cpu->mem->code_map[pp.ram_index] |= bit;
+        tlb_drop_writes_to(cpu, page);
+    }
+}
+
+static void page_link(struct cpu_block_cache *bc, struct block *b, uint64_t page)
+{
+    struct page_ref *r = (struct page_ref *)(void *)(bc->arena + bc->used);
+    bc->used += sizeof(*r);
+    r->page = page;
+    r->b = b;
+    r->next = bc->pages[page_hash(page)];
+    bc->pages[page_hash(page)] = r;
+}
+
+/* Decodes a new block at CS:rip, whose first byte is at `phys`. */
+static struct block *build_block(struct cpu *cpu, uint64_t phys)
+{
+    struct cpu_block_cache *bc = cpu->blocks;
+    size_t need = sizeof(struct block) + BLOCK_MAX_INSNS * sizeof(struct insn) + 2 * sizeof(struct page_ref);
+    if (bc->used + need > ARENA_BYTES)
+        blocks_flush(cpu);
+    struct block *b = (struct block *)(void *)(bc->arena + bc->used);
+    b->phys = phys;
+    b->phys2 = NO_PAGE;
+    b->lin2 = 0;
+    b->mode = cpu->mode;
+    b->n = 0;
+    b->valid = true;
+
+    uint64_t ip = cpu->s.rip;
+    uint64_t ip_mask = cpu_is64(cpu) ? ~0ull : (cpu->mode & MODE_CS32) ? 0xffffffffull : 0xffff;
+    uint64_t page = phys & PAGE_MASK;
+    uint64_t lin_page = (cpu->s.seg[S_CS].base + ip) & PAGE_MASK;
+
+    /* The first instruction's faults are raised; a later one that faults
+     * just ends the block (it faults when it is reached). */
+    cpu_decode(cpu, ip, &b->insns[0]);
+    for (;;) {
+        struct insn *in = &b->insns[b->n];
+        uint64_t start_lin = cpu->s.seg[S_CS].base + ip;
+        uint64_t end_lin = start_lin + in->len - 1;
+        b->n++;
+        if ((end_lin & PAGE_MASK) != (start_lin & PAGE_MASK) || (start_lin & PAGE_MASK) != lin_page) {
+            /* The instruction spills onto the next page. */
+            uint64_t p2;
+            if (!cpu_debug_translate(cpu, end_lin & PAGE_MASK, &p2)) {
+                in->last = 1;
+                break;
+            }
+            b->phys2 = p2 & PAGE_MASK;
+            b->lin2 = end_lin & PAGE_MASK;
+            in->last = 1;
+            break;
+        }
+        ip = (ip + in->len) & ip_mask;
+        if (in->last || b->n == BLOCK_MAX_INSNS || cpu->single_step || cpu->n_breakpoints ||
+            (cpu->s.rflags & FL_TF) || (((cpu->s.seg[S_CS].base + ip) & PAGE_MASK) != lin_page)) {
+            in->last = 1;
+            break;
+        }
+        jmp_buf jb, *outer = cpu->jmp;
+        cpu->jmp = &jb;
+        if (setjmp(jb)) {
+            cpu->jmp = outer;
+            in->last = 1;
+            break;
+        }
+        cpu_decode(cpu, ip, &b->insns[b->n]);
+        cpu->jmp = outer;
+    }
+    bc->used += sizeof(struct block) + b->n * sizeof(struct insn);
+    bc->used = (bc->used + 15) & ~(size_t)15;
+
+    unsigned h = hash_of(phys, b->mode);
+    b->hash_next = bc->hash[h];
+    bc->hash[h] = b;
+    page_link(bc, b, page);
+    mark_code_page(cpu, page);
+    if (b->phys2 != NO_PAGE) {
+        page_link(bc, b, b->phys2);
+        mark_code_page(cpu, b->phys2);
+    }
+    return b;
+}
+
+static struct block *find_block(struct cpu *cpu)
+{
+    uint64_t off = cpu->s.rip;
+    uint64_t lin = seg_lin(cpu, S_CS, off, 1, ACC_X);
+    struct tlb_entry *e = tlb_entry(cpu, lin, ACC_X);
+    uint64_t phys;
+    if (likely(e->tag_x == (lin & PAGE_MASK)))
+        phys = e->phys | (lin & (PAGE_SIZE - 1));
+    else
+        phys = mmu_translate(cpu, lin, ACC_X);
+
+    struct cpu_block_cache *bc = cpu->blocks;
+    for (struct block *b = bc->hash[hash_of(phys, cpu->mode)]; b; b = b->hash_next) {
+        if (b->phys != phys || b->mode != cpu->mode)
+            continue;
+        if (b->phys2 != NO_PAGE) {
+            uint64_t p2;
+            if (!cpu_debug_translate(cpu, b->lin2, &p2) || (p2 & PAGE_MASK) != b->phys2)
+                continue;
+        }
+        return b;
+    }
+    return build_block(cpu, phys);
+}
+
+/* --- exceptions ------------------------------------------------------------ */
+
+bool cpu_exc_has_error(int vec)
+{
+    switch (vec) {
+    case EXC_DF: case EXC_TS: case EXC_NP: case EXC_SS: case EXC_GP: case EXC_PF: case EXC_AC:
+    case 21: /* #CP */
+        return true;
+    default:
+        return false;
+    }
+}
+
+_Noreturn void cpu_raise(struct cpu *cpu, int vec, uint32_t err)
+{
+    cpu->exc_vec = vec;
+    cpu->exc_err = err;
+    cpu->exc_has_err = cpu_exc_has_error(vec);
+    longjmp(*(jmp_buf *)cpu->jmp, 1);
+}
+
+/* Exception classes for double-fault detection (SDM Vol. 3A table 6-4). */
+static int exc_class(int vec)
+{
+    switch (vec) {
+    case EXC_DE: case EXC_TS: case EXC_NP: case EXC_SS: case EXC_GP: return 1; /* contributory */
+    case EXC_PF: return 2;
+    case EXC_DF: return 3;
+    default: return 0; /* benign */
+    }
+}
+
+static void deliver_exception(struct cpu *cpu)
+{
+    int vec = cpu->exc_vec;
+    uint32_t err = cpu->exc_err;
+    bool has_err = cpu->exc_has_err;
+
+    if (cpu->trace)
+        fprintf(cpu->trace, "exception %d err=%#x at %04x:%#" PRIx64 "\n", vec, err,
+                cpu->s.seg[S_CS].sel, cpu->s.rip);
+    if (cpu->delivering >= 0) {
+        int first = exc_class(cpu->delivering), second = exc_class(vec);
+        if (first == 3) {
+            /* A fault while delivering #DF: shutdown (SDM Vol. 3A 6.15, interrupt 8). */
+            cpu->delivering = -1;
+            cpu->exit_reason = CPU_EXIT_RESET;
+            return;
+        }
+        if ((first == 1 && second == 1) || (first == 2 && (second == 1 || second == 2))) {
+            vec = EXC_DF;
+            err = 0;
+            has_err = true;
+        }
+    }
+    cpu->delivering = vec;
+    cpu->s.halted = false;
+    cpu->next_rip = cpu->s.rip;
+    flags_materialize(cpu);
+    cpu_interrupt(cpu, vec, INTR_EXC, has_err, err);
+    cpu->delivering = -1;
+}
+
+/* --- the loop --------------------------------------------------------------- */
+
+static bool take_interrupt(struct cpu *cpu)
+{
+    if (atomic_load_explicit(&cpu->nmi_pending, memory_order_relaxed)) {
+        atomic_store(&cpu->nmi_pending, 0);
+        cpu->s.halted = false;
+        cpu->next_rip = cpu->s.rip;
+        cpu_interrupt(cpu, EXC_NMI, INTR_NMI, false, 0);
+        return true;
+    }
+    if (atomic_load_explicit(&cpu->intr_line, memory_order_relaxed) && (cpu->s.rflags & FL_IF)) {
+        int vec = cpu->bus.intr_ack(cpu->bus.opaque);
+        if (vec < 0)
+            return false;
+        cpu->s.halted = false;
+        cpu->next_rip = cpu->s.rip;
+        if (cpu->trace)
+            fprintf(cpu->trace, "interrupt %d at %04x:%#" PRIx64 "\n", vec, cpu->s.seg[S_CS].sel,
+                    cpu->s.rip);
+        cpu_interrupt(cpu, vec, INTR_EXT, false, 0);
+        return true;
+    }
+    return false;
+}
+
+static bool at_breakpoint(struct cpu *cpu)
+{
+    uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
+    for (int i = 0; i < cpu->n_breakpoints; i++)
+        if (cpu->breakpoints[i] == lin)
+            return true;
+    return false;
+}
+
+enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
+{
+    jmp_buf jb;
+    uint64_t limit = cpu->insn_count + budget;
+    bool skip_bp = true;   /* resuming at a breakpoint executes it */
+
+    cpu->jmp = &jb;
+    cpu->exit_reason = CPU_EXIT_BUDGET;
+    if (setjmp(jb)) {
+        cpu->jmp = &jb;
+        deliver_exception(cpu);
+        if (cpu->exit_reason == CPU_EXIT_RESET)
+            return CPU_EXIT_RESET;
+        if (cpu->single_step)
+            return CPU_EXIT_DEBUG;
+    }
+    for (;;) {
+        if (atomic_load_explicit(&cpu->exit_request, memory_order_relaxed)) {
+            atomic_store(&cpu->exit_request, 0);
+            return CPU_EXIT_REQUEST;
+        }
+        if (cpu->insn_count >= limit)
+            return CPU_EXIT_BUDGET;
+        if (cpu->mem_generation != cpu->mem->generation)
+            tlb_flush(cpu, false);
+        if (cpu->s.intr_shadow)
+            cpu->s.intr_shadow = 0;
+        else
+            take_interrupt(cpu);
+        if (cpu->s.halted)
+            return CPU_EXIT_HALT;
+        if (cpu->n_breakpoints && !skip_bp && at_breakpoint(cpu))
+            return CPU_EXIT_DEBUG;
+        skip_bp = false;
+
+        struct block *b = find_block(cpu);
+        if (cpu->trace)
+            fprintf(cpu->trace, "block %04x:%#" PRIx64 " phys %#" PRIx64 " n=%u mode=%#x\n",
+                    cpu->s.seg[S_CS].sel, cpu->s.rip, b->phys, b->n, b->mode);
+        bool tf = cpu->s.rflags & FL_TF;
+        uint64_t ip_mask = cpu_is64(cpu) ? ~0ull : (cpu->mode & MODE_CS32) ? 0xffffffffull : 0xffff;
+        cpu->block_end = false;
+        for (const struct insn *in = b->insns;; in++) {
+            cpu->next_rip = (cpu->s.rip + in->len) & ip_mask;
+            in->fn(cpu, in);
+            cpu->s.rip = cpu->next_rip;
+            cpu->insn_count++;
+            if (in->last || cpu->block_end || tf)
+                break;
+        }
+        if (tf) {
+            /* Single-step trap after the instruction (SDM Vol. 3A 17.3.1.4). */
+            cpu->s.dr[6] |= 1u << 14;  /* BS */
+            cpu->next_rip = cpu->s.rip;
+            cpu_interrupt(cpu, EXC_DB, INTR_EXC, false, 0);
+        }
+        if (cpu->exit_reason == CPU_EXIT_RESET)
+            return CPU_EXIT_RESET;
+        if (cpu->single_step)
+            return CPU_EXIT_DEBUG;
+    }
+}

@@ -1,0 +1,341 @@
+/* Paging and the software TLB: SDM Vol. 3A chapter 4.
+ * Supports 32-bit paging with PSE 4 MiB pages, PAE with NX, and 4-level
+ * IA-32e paging with 2 MiB and 1 GiB pages; CR0.WP; accessed and dirty bits;
+ * global pages. */
+#include "cpu/cpu_int.h"
+
+/* Paging-structure entry bits (SDM Vol. 3A 4.3, 4.4.2, 4.5) */
+#define PTE_P (1ull << 0)
+#define PTE_RW (1ull << 1)
+#define PTE_US (1ull << 2)
+#define PTE_A (1ull << 5)
+#define PTE_D (1ull << 6)
+#define PTE_PS (1ull << 7)
+#define PTE_G (1ull << 8)
+#define PTE_NX (1ull << 63)
+/* Page-fault error code bits (SDM Vol. 3A 4.7) */
+#define PFEC_P 0x01
+#define PFEC_W 0x02
+#define PFEC_U 0x04
+#define PFEC_RSVD 0x08
+#define PFEC_I 0x10
+
+/* Physical-address width the CPU model reports (CPUID 0x80000008). */
+#define PHYS_ADDR_BITS 40
+#define PHYS_ADDR_MASK (((1ull << PHYS_ADDR_BITS) - 1) & PAGE_MASK)
+
+struct walk {
+    uint64_t phys;     /* physical address of the access */
+    bool user, write, exec;  /* what the combined entries permit */
+    bool dirty;        /* final entry has D set */
+    bool global;
+    uint64_t page_size;
+};
+
+static uint64_t a20(const struct cpu *cpu, uint64_t pa)
+{
+    return pa & ~((uint64_t)cpu->s.a20_mask_bit << 20);
+}
+
+static uint64_t pt_read(struct cpu *cpu, uint64_t pa, bool wide)
+{
+    return physmem_read(cpu->mem, a20(cpu, pa), wide ? 8 : 4);
+}
+
+static void pt_set_bits(struct cpu *cpu, uint64_t pa, uint64_t old, uint64_t bits, bool wide)
+{
+    if ((old & bits) != bits)
+        physmem_write(cpu->mem, a20(cpu, pa), old | bits, wide ? 8 : 4);
+}
+
+/* Walks the paging structures for `lin`. Returns 0 on success or the #PF
+ * error code bits (without U/W/I, which the caller adds); with `update` the
+ * A/D bits are set as the access requires. */
+static int walk(struct cpu *cpu, uint64_t lin, bool is_write, bool update, struct walk *w)
+{
+    uint64_t cr4 = cpu->s.cr4;
+    bool nxe = cpu->s.efer & EFER_NXE;
+    uint64_t rsvd_nx = nxe ? 0 : PTE_NX;
+    uint64_t ent_pa[4], ent[4];
+    int levels, n = 0;
+    uint64_t table, e = 0;
+    int shift;
+
+    w->user = w->write = w->exec = true;
+    w->global = false;
+
+    if (!(cr4 & CR4_PAE)) {
+        /* 32-bit paging: 10/10/12, or 10/22 with PSE. */
+        table = cpu->s.cr3 & 0xfffff000ull;
+        levels = 2;
+        shift = 22;
+        for (int l = 0; l < levels; l++, shift -= 10) {
+            uint64_t pa = table + (((lin >> shift) & 0x3ff) << 2);
+            e = pt_read(cpu, pa, false);
+            if (!(e & PTE_P))
+                return 0x100;  /* not present */
+            ent_pa[n] = pa;
+            ent[n++] = e;
+            w->user &= (e & PTE_US) != 0;
+            w->write &= (e & PTE_RW) != 0;
+            if (l == 0 && (e & PTE_PS) && (cr4 & CR4_PSE)) {
+                /* PSE-36 is not advertised: bits 13-20 must be zero. */
+                if (e & 0x3fe000ull)
+                    return PFEC_RSVD | PFEC_P;
+                w->phys = (e & 0xffc00000ull) | (lin & 0x3fffffull);
+                w->page_size = 1u << 22;
+                goto leaf;
+            }
+            table = e & 0xfffff000ull;
+        }
+        w->phys = table | (lin & 0xfff);
+        w->page_size = PAGE_SIZE;
+        goto leaf;
+    }
+
+    if (cpu->s.efer & EFER_LMA) {
+        table = cpu->s.cr3 & PHYS_ADDR_MASK;
+        levels = 4;
+        shift = 39;
+    } else {
+        /* PAE: the PDPTE picked by bits 31:30 (SDM 4.4.1). */
+        uint64_t pa = (cpu->s.cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8;
+        e = pt_read(cpu, pa, true);
+        if (!(e & PTE_P))
+            return 0x100;
+        if (e & (0x1e6ull | ~(PHYS_ADDR_MASK | 0xfffull)))
+            return PFEC_RSVD | PFEC_P;
+        table = e & PHYS_ADDR_MASK;
+        levels = 2;
+        shift = 21;
+    }
+    for (int l = 0; l < levels; l++, shift -= 9) {
+        uint64_t pa = table + (((lin >> shift) & 0x1ff) << 3);
+        e = pt_read(cpu, pa, true);
+        if (!(e & PTE_P))
+            return 0x100;
+        if (e & ((~PHYS_ADDR_MASK & ~0xfffull & ~PTE_NX) | rsvd_nx))
+            return PFEC_RSVD | PFEC_P;
+        ent_pa[n] = pa;
+        ent[n++] = e;
+        w->user &= (e & PTE_US) != 0;
+        w->write &= (e & PTE_RW) != 0;
+        w->exec &= !(nxe && (e & PTE_NX));
+        bool last = l == levels - 1;
+        if (!last && (e & PTE_PS)) {
+            int depth_from_leaf = levels - 1 - l; /* 1: 2 MiB, 2: 1 GiB */
+            if (levels == 4 && l == 0)
+                return PFEC_RSVD | PFEC_P;   /* no PS in PML4E */
+            uint64_t psize = 1ull << shift;
+            /* Reserved: address bits below the page size, except PAT (bit 12). */
+            if (e & (psize - 1) & ~0x1fffull)
+                return PFEC_RSVD | PFEC_P;
+            (void)depth_from_leaf;
+            w->phys = (e & PHYS_ADDR_MASK & ~(psize - 1)) | (lin & (psize - 1));
+            w->page_size = psize;
+            goto leaf;
+        }
+        table = e & PHYS_ADDR_MASK;
+    }
+    w->phys = table | (lin & 0xfff);
+    w->page_size = PAGE_SIZE;
+
+leaf:
+    w->global = (e & PTE_G) && (cr4 & CR4_PGE);
+    w->dirty = (e & PTE_D) != 0;
+    if (update) {
+        bool wide = (cr4 & CR4_PAE) != 0;
+        for (int i = 0; i < n - 1; i++)
+            pt_set_bits(cpu, ent_pa[i], ent[i], PTE_A, wide);
+        pt_set_bits(cpu, ent_pa[n - 1], ent[n - 1], is_write ? (PTE_A | PTE_D) : PTE_A, wide);
+        if (is_write)
+            w->dirty = true;
+    }
+    return 0;
+}
+
+static _Noreturn void page_fault(struct cpu *cpu, uint64_t lin, int code, int acc)
+{
+    uint32_t err = code & ~0x100;
+    if (acc & ACC_W)
+        err |= PFEC_W;
+    if (cpu->s.cpl == 3 && !(acc & ACC_SUPER))
+        err |= PFEC_U;
+    if ((acc & ACC_X) && (cpu->s.cr4 & CR4_PAE) && (cpu->s.efer & EFER_NXE))
+        err |= PFEC_I;
+    cpu->s.cr2 = lin;
+    cpu_raise(cpu, EXC_PF, err);
+}
+
+/* Translate and fill the TLB entry for the page. */
+uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
+{
+    bool user = cpu->s.cpl == 3 && !(acc & ACC_SUPER);
+    bool is_write = acc & ACC_W;
+    struct walk w;
+    uint64_t phys;
+
+    if (!(cpu->s.cr0 & CR0_PG)) {
+        phys = lin & 0xffffffffull;
+        w.user = w.write = w.exec = w.dirty = true;
+        w.global = false;
+    } else {
+        int r = walk(cpu, lin, is_write, false, &w);
+        if (r)
+            page_fault(cpu, lin, r, acc);
+        bool wp = (cpu->s.cr0 & CR0_WP) || user;
+        if ((user && !w.user) || (is_write && wp && !w.write) || ((acc & ACC_X) && !w.exec))
+            page_fault(cpu, lin, PFEC_P, acc);
+        walk(cpu, lin, is_write, true, &w);
+        phys = w.phys;
+        /* Without CR0.WP supervisor writes ignore R/W (SDM Vol. 3A 4.6.1). */
+        if (!wp)
+            w.write = true;
+    }
+    phys = a20(cpu, phys);
+
+    /* Fill the TLB; A20 masking needs per-page granularity, always true here. */
+    struct tlb_entry *e = tlb_entry(cpu, lin, acc);
+    uint64_t lpage = lin & PAGE_MASK;
+    phys_page pp = physmem_page(cpu->mem, phys);
+    e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
+    e->phys = phys & PAGE_MASK;
+    e->global = w.global;
+    if (pp.read) {
+        e->addend = (uintptr_t)pp.read - (uintptr_t)lpage;
+        e->tag_r = lpage;
+        if (w.exec)
+            e->tag_x = lpage;
+        if (w.write && w.dirty && pp.write == pp.read)
+            e->tag_w = lpage;
+    } else if (pp.write) {
+        e->addend = (uintptr_t)pp.write - (uintptr_t)lpage;
+        if (w.write && w.dirty)
+            e->tag_w = lpage;
+    }
+    return phys;
+}
+
+static void phys_write(struct cpu *cpu, uint64_t phys, unsigned size, uint64_t val)
+{
+    phys_page pp = physmem_page(cpu->mem, phys);
+    if (pp.ram_index != UINT32_MAX && cpu->mem->code_map[pp.ram_index]) {
+        cpu->mem->code_map[pp.ram_index] = 0;
+        blocks_invalidate_page(cpu, phys & PAGE_MASK);
+    }
+    physmem_write(cpu->mem, phys, val, size);
+}
+
+uint64_t lin_read_slow(struct cpu *cpu, uint64_t lin, unsigned size, int acc)
+{
+    if (cpu->mem_generation != cpu->mem->generation)
+        tlb_flush(cpu, false);
+    if (((lin & (PAGE_SIZE - 1)) + size) > PAGE_SIZE) {
+        uint64_t v = 0;
+        for (unsigned i = 0; i < size; i++)
+            v |= lin_read(cpu, lin + i, 1, acc) << (8 * i);
+        return v;
+    }
+    uint64_t phys = mmu_translate(cpu, lin, acc);
+    struct tlb_entry *e = tlb_entry(cpu, lin, acc);
+    uint64_t tag = (acc & ACC_X) ? e->tag_x : e->tag_r;
+    if (tag == (lin & PAGE_MASK))
+        return lin_read(cpu, lin, size, acc);
+    return physmem_read(cpu->mem, phys, size);
+}
+
+void lin_write_slow(struct cpu *cpu, uint64_t lin, unsigned size, uint64_t val, int acc)
+{
+    if (cpu->mem_generation != cpu->mem->generation)
+        tlb_flush(cpu, false);
+    if (((lin & (PAGE_SIZE - 1)) + size) > PAGE_SIZE) {
+        /* Both pages must be writable before any byte changes. */
+        unsigned first = PAGE_SIZE - (lin & (PAGE_SIZE - 1));
+        uint64_t p0 = mmu_translate(cpu, lin, acc | ACC_W);
+        uint64_t p1 = mmu_translate(cpu, lin + first, acc | ACC_W);
+        for (unsigned i = 0; i < size; i++)
+            phys_write(cpu, i < first ? p0 + i : p1 + (i - first), 1, (val >> (8 * i)) & 0xff);
+        return;
+    }
+    uint64_t phys = mmu_translate(cpu, lin, acc | ACC_W);
+    struct tlb_entry *e = tlb_entry(cpu, lin, acc);
+    if (e->tag_w == (lin & PAGE_MASK)) {
+        lin_write(cpu, lin, size, val, acc);
+        return;
+    }
+    phys_write(cpu, phys, size, val);
+}
+
+void lin_probe_write(struct cpu *cpu, uint64_t lin, unsigned size)
+{
+    mmu_translate(cpu, lin, ACC_W);
+    if (((lin & (PAGE_SIZE - 1)) + size) > PAGE_SIZE)
+        mmu_translate(cpu, (lin | (PAGE_SIZE - 1)) + 1, ACC_W);
+}
+
+void tlb_flush(struct cpu *cpu, bool keep_global)
+{
+    for (int u = 0; u < 2; u++)
+        for (unsigned i = 0; i < TLB_SIZE; i++) {
+            struct tlb_entry *e = &cpu->tlb->e[u][i];
+            if (keep_global && e->global && e->tag_r != TLB_INVALID)
+                continue;
+            e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
+        }
+    if (cpu->mem_generation != cpu->mem->generation) {
+        cpu->mem_generation = cpu->mem->generation;
+        blocks_flush(cpu);
+    }
+}
+
+void tlb_flush_page(struct cpu *cpu, uint64_t lin)
+{
+    uint64_t page = lin & PAGE_MASK;
+    for (int u = 0; u < 2; u++) {
+        struct tlb_entry *e = &cpu->tlb->e[u][(lin >> PAGE_SHIFT) & (TLB_SIZE - 1)];
+        if (e->tag_r == page || e->tag_w == page || e->tag_x == page)
+            e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
+    }
+}
+
+/* A page just became a code page: no TLB entry may keep writing it directly. */
+void tlb_drop_writes_to(struct cpu *cpu, uint64_t phys_page)
+{
+    for (int u = 0; u < 2; u++)
+        for (unsigned i = 0; i < TLB_SIZE; i++)
+            if (cpu->tlb->e[u][i].phys == phys_page)
+                cpu->tlb->e[u][i].tag_w = TLB_INVALID;
+}
+
+bool cpu_debug_translate(struct cpu *cpu, uint64_t lin, uint64_t *phys)
+{
+    struct walk w;
+    if (!(cpu->s.cr0 & CR0_PG)) {
+        *phys = a20(cpu, lin & 0xffffffffull);
+        return true;
+    }
+    if (walk(cpu, lin, false, false, &w))
+        return false;
+    *phys = a20(cpu, w.phys);
+    return true;
+}
+
+size_t cpu_debug_access(struct cpu *cpu, uint64_t lin, void *buf, size_t len, bool write)
+{
+    size_t done = 0;
+    uint8_t *b = buf;
+    while (done < len) {
+        uint64_t phys;
+        if (!cpu_debug_translate(cpu, lin + done, &phys))
+            break;
+        size_t chunk = PAGE_SIZE - ((lin + done) & (PAGE_SIZE - 1));
+        if (chunk > len - done)
+            chunk = len - done;
+        if (!physmem_rw(cpu->mem, phys, b + done, chunk, write))
+            break;
+        if (write)
+            cpu_invalidate_code_page(cpu, phys);
+        done += chunk;
+    }
+    return done;
+}

@@ -179,6 +179,7 @@ struct cpu {
     uint64_t breakpoints[16];
     int n_breakpoints;
     bool single_step;
+    atomic_bool debug_stop;   /* stop (CPU_EXIT_DEBUG) before the next instruction */
     uint64_t insn_count;      /* instructions retired, for statistics and benchmarks */
     void *trace;              /* FILE* for --trace, or NULL */
     struct cpu_tlb *tlb;

@@ -365,6 +365,10 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
             atomic_store(&cpu->exit_request, 0);
             return CPU_EXIT_REQUEST;
         }
+        if (atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed)) {
+            atomic_store(&cpu->debug_stop, false);
+            return CPU_EXIT_DEBUG;
+        }
         if (cpu->insn_count >= limit)
             return CPU_EXIT_BUDGET;
         if (cpu->mem_generation != cpu->mem->generation)
@@ -374,7 +378,7 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         else
             take_interrupt(cpu);
         if (cpu->s.halted)
-            return CPU_EXIT_HALT;
+            return cpu->single_step ? CPU_EXIT_DEBUG : CPU_EXIT_HALT;
         if (cpu->n_breakpoints && !skip_bp && at_breakpoint(cpu))
             return CPU_EXIT_DEBUG;
         skip_bp = false;

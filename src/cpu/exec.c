@@ -347,8 +347,8 @@ static bool at_breakpoint(struct cpu *cpu)
 enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
 {
     jmp_buf jb;
-    uint64_t limit = cpu->insn_count + budget;
-    bool skip_bp = true;   /* resuming at a breakpoint executes it */
+    const uint64_t limit = cpu->insn_count + budget;
+    volatile bool skip_bp = true;   /* resuming at a breakpoint executes it */
 
     cpu->jmp = &jb;
     cpu->exit_reason = CPU_EXIT_BUDGET;

@@ -148,7 +148,8 @@ bool cpu_exc_has_error(int vec);
 /* --- lazy flags (flags.c) -------------------------------------------------- */
 enum {
     LF_NONE,   /* rflags holds every arithmetic flag */
-    LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
+    LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC,
+    LF_INC, LF_DEC,           /* src = CF from before (INC/DEC keep it) */
     LF_SHL, LF_SHR, LF_SAR,   /* src = count (1..width-1 or more), dst = value shifted */
 };
 static inline void lf_set(struct cpu *cpu, uint32_t op, unsigned size, uint64_t dst, uint64_t src, uint64_t res)
@@ -159,7 +160,7 @@ static inline void lf_set(struct cpu *cpu, uint32_t op, unsigned size, uint64_t 
     cpu->s.lf.src = src;
     cpu->s.lf.res = res;
 }
-/* INC/DEC keep CF: fold the pending flags into rflags first. */
+/* INC/DEC keep CF: the old CF rides along in lf.src. */
 void lf_inc_dec(struct cpu *cpu, bool inc, unsigned size, uint64_t dst, uint64_t res);
 /* Folds the lazy flags into rflags (then lf.op == LF_NONE). */
 void flags_materialize(struct cpu *cpu);

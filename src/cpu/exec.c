@@ -390,14 +390,14 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         bool tf = cpu->s.rflags & FL_TF;
         uint64_t ip_mask = cpu_is64(cpu) ? ~0ull : (cpu->mode & MODE_CS32) ? 0xffffffffull : 0xffff;
         cpu->block_end = false;
-        for (const struct insn *in = b->insns;; in++) {
+        const struct insn *in = b->insns, *end = tf ? in + 1 : in + b->n;
+        do {
             cpu->next_rip = (cpu->s.rip + in->len) & ip_mask;
             in->fn(cpu, in);
             cpu->s.rip = cpu->next_rip;
             cpu->insn_count++;
-            if (in->last || cpu->block_end || tf)
-                break;
-        }
+            in++;
+        } while (in < end && !cpu->block_end);
         if (tf) {
             /* Single-step trap after the instruction (SDM Vol. 3A 17.3.1.4). */
             cpu->s.dr[6] |= 1u << 14;  /* BS */

@@ -31,7 +31,7 @@ static bool lf_cf(const struct cpu *cpu)
     case LF_SUB: return lf->dst < lf->src;
     case LF_SBB: return carry_in(lf) ? lf->dst <= lf->src : lf->dst < lf->src;
     case LF_LOGIC: return false;
-    case LF_INC: case LF_DEC: return cpu->s.rflags & FL_CF;
+    case LF_INC: case LF_DEC: return lf->src;  /* the CF from before, kept in src */
     case LF_SHL: return lf->src <= bits ? (lf->dst >> (bits - lf->src)) & 1 : 0;
     case LF_SHR: return lf->src <= bits ? (lf->dst >> (lf->src - 1)) & 1 : 0;
     case LF_SAR: {
@@ -45,6 +45,8 @@ static bool lf_cf(const struct cpu *cpu)
 static bool lf_of(const struct cpu *cpu)
 {
     const struct lazy_flags *lf = &cpu->s.lf;
+    if (lf->op == LF_NONE)
+        return cpu->s.rflags & FL_OF;
     uint64_t sb = sign_bit(lf->size);
     switch (lf->op) {
     case LF_ADD: case LF_ADC: return ((lf->dst ^ lf->res) & (lf->src ^ lf->res) & sb) != 0;
@@ -117,9 +119,7 @@ void flags_write(struct cpu *cpu, uint32_t mask, uint32_t val)
 
 void lf_inc_dec(struct cpu *cpu, bool inc, unsigned size, uint64_t dst, uint64_t res)
 {
-    if (cpu->s.lf.op != LF_INC && cpu->s.lf.op != LF_DEC)
-        flags_write(cpu, FL_CF, flag_cf(cpu) ? FL_CF : 0);
-    lf_set(cpu, inc ? LF_INC : LF_DEC, size, dst, 1, res);
+    lf_set(cpu, inc ? LF_INC : LF_DEC, size, dst, lf_cf(cpu), res);
 }
 
 bool cond_true(struct cpu *cpu, unsigned cc)

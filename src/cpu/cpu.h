@@ -22,8 +22,9 @@ enum cpu_reg {
 /* Segment register numbers follow the ModRM sreg encoding. */
 enum cpu_seg { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, S_LDTR, S_TR, S_NONE = 15 };
 
-/* Descriptor attribute bits, as descriptor bits 40..55 shifted down by 40
- * (SDM Vol. 3A 3.4.5): type 0-3, S 4, DPL 5-6, P 7, AVL 8, L 9, D/B 10, G 11. */
+/* Descriptor attribute bits (SDM Vol. 3A 3.4.5), compacted: descriptor bits
+ * 40-47 become bits 0-7 (type 0-3, S 4, DPL 5-6, P 7) and bits 52-55 become
+ * bits 8-11 (AVL 8, L 9, D/B 10, G 11); the limit nibble is dropped. */
 #define SEGA_TYPE 0x000f
 #define SEGA_S 0x0010
 #define SEGA_DPL_SHIFT 5
@@ -159,6 +160,7 @@ struct cpu_state {
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
     uint64_t apic_base, pat, tsc_offset, mtrr_def_type, mtrr_fixed[11], mtrr_var[16];
     uint64_t misc_enable;
+    uint64_t tsc_aux;         /* IA32_TSC_AUX (RDTSCP) */
     struct fpu_state fpu;
     uint8_t cpl;
     bool halted;
@@ -179,6 +181,7 @@ struct cpu {
     uint64_t breakpoints[16];
     int n_breakpoints;
     bool single_step;
+    bool has_apic;            /* a local APIC exists: CPUID.1:EDX.APIC (cpu_set_apic_present) */
     atomic_bool debug_stop;   /* stop (CPU_EXIT_DEBUG) before the next instruction */
     uint64_t insn_count;      /* instructions retired, for statistics and benchmarks */
     void *trace;              /* FILE* for --trace, or NULL */
@@ -220,6 +223,10 @@ bool cpu_debug_translate(struct cpu *cpu, uint64_t lin, uint64_t *phys);
 void cpu_set_a20(struct cpu *cpu, bool enabled);
 /* Called by physmem users (DMA) when they wrote a page that may hold code. */
 void cpu_invalidate_code_page(struct cpu *cpu, uint64_t gpa);
+
+/* Tells the CPU model that a local APIC exists (CPUID.1:EDX bit 9 then
+ * follows IA32_APIC_BASE.EN, SDM Vol. 2 CPUID). */
+void cpu_set_apic_present(struct cpu *cpu, bool present);
 
 /* The CPU model that CPUID reports (one consistent model). */
 extern const char cpu_model_name[];

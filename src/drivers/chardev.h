@@ -5,6 +5,7 @@
 #ifndef CAIXA_DRIVERS_CHARDEV_H
 #define CAIXA_DRIVERS_CHARDEV_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,5 +23,18 @@ void chardev_write(struct chardev *cd, const uint8_t *buf, size_t len);
 void chardev_set_client(struct chardev *cd, const chardev_client *client);
 /* Tell the backend the device has room again (poll input). */
 void chardev_accept_input(struct chardev *cd);
+
+/* --- host side: for the VM only, devices never call these ---------------- */
+struct evloop;
+/* Opens a host end from its spec: "stdio", "file:PATH" (output written to
+ * PATH, truncated) or "none". Returns NULL with errno set (EINVAL: not a
+ * spec). Only the first stdio host end reads standard input. */
+struct chardev *chardev_open(const char *spec);
+/* Starts serving input on loop; client callbacks then run with *lock held.
+ * A terminal on stdin is put in raw mode (no echo, no line editing; Ctrl-C
+ * still signals) until chardev_detach. */
+int chardev_attach(struct chardev *cd, struct evloop *loop, pthread_mutex_t *lock);
+void chardev_detach(struct chardev *cd);
+void chardev_close(struct chardev *cd);
 
 #endif

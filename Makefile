@@ -1,0 +1,65 @@
+# caixa: the two commands people need.
+#   make          configure (Ninja) into build/ and build build/caixa
+#   make check    install what is missing, build, run every test; then the
+#                 ASan+UBSan build (build-asan/) and its tests; then the fuzz
+#                 build (build-fuzz/, clang) running each target for FUZZ_SECONDS
+#   make demo     build, then boot Debian's SeaBIOS (Ctrl-C stops it)
+# JOBS bounds build and test parallelism (the machines have 2 cores).
+
+JOBS ?= 2
+FUZZ_SECONDS ?= 30
+# Extra ctest arguments for the sanitizer build (e.g. ASAN_CTEST_ARGS='-LE guest').
+ASAN_CTEST_ARGS ?=
+DEMO_SECONDS ?= 0
+CMAKE ?= cmake
+CTEST ?= ctest
+CTEST_FLAGS = --output-on-failure -j$(JOBS)
+
+.PHONY: all build check test asan fuzz demo deps clean
+
+all: build
+
+build/build.ninja:
+	$(CMAKE) -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: build/build.ninja
+	$(CMAKE) --build build -j$(JOBS)
+
+deps:
+	@scripts/setup-deps.sh
+
+test: build
+	cd build && $(CTEST) $(CTEST_FLAGS)
+
+build-asan/build.ninja:
+	$(CMAKE) -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCAIXA_SANITIZE=ON
+
+asan: build-asan/build.ninja
+	$(CMAKE) --build build-asan -j$(JOBS)
+	cd build-asan && $(CTEST) $(CTEST_FLAGS) $(ASAN_CTEST_ARGS)
+
+build-fuzz/build.ninja:
+	CC=clang $(CMAKE) -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCAIXA_FUZZ=ON -DCAIXA_FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+fuzz: build-fuzz/build.ninja
+	$(CMAKE) -S . -B build-fuzz -DCAIXA_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	$(CMAKE) --build build-fuzz -j$(JOBS)
+	cd build-fuzz && $(CTEST) --output-on-failure -L fuzz
+
+check: deps
+	$(MAKE) test
+	$(MAKE) asan
+	$(MAKE) fuzz
+
+demo: deps build
+	@echo "caixa: booting SeaBIOS; its debug console follows (Ctrl-C stops)" >&2
+	@if [ "$(DEMO_SECONDS)" -gt 0 ]; then \
+		timeout --foreground $(DEMO_SECONDS) build/caixa run --debugcon stdio --serial stdio; s=$$?; \
+		[ $$s -eq 124 ] && exit 0 || exit $$s; \
+	else \
+		build/caixa run --debugcon stdio --serial stdio; \
+	fi
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,216 @@
+/* `caixa run`: boot a PC in the foreground from flags, no registration. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "runtime/errors.h"
+#include "runtime/log.h"
+#include "runtime/util.h"
+#include "vmm/vm.h"
+
+#if __has_include("debug/gdbstub.h")
+#include "debug/gdbstub.h"
+#define HAVE_GDBSTUB 1
+#endif
+
+#define DEFAULT_BIOS "/usr/share/seabios/bios.bin"
+#define DEFAULT_MEMORY_MB 256
+#define MAX_MEMORY_MB 65536
+#define BIOS_UNIT 0x10000u         /* 64 KiB */
+#define BIOS_MAX (2u << 20)        /* 2 MiB */
+
+static const char run_usage[] =
+    "usage: caixa run [flags]\n"
+    "\n"
+    "Boots a PC (i440FX, PIIX3, 8259 PICs, 8254 PIT, RTC, 16550A COM1, fw_cfg)\n"
+    "with the given firmware, in the foreground.\n"
+    "\n"
+    "  --memory MB          guest RAM in MiB, 1..65536 (default 256)\n"
+    "  --bios FILE          firmware image, 64 KiB..2 MiB in 64 KiB units\n"
+    "                       (default " DEFAULT_BIOS ")\n"
+    "  --serial BACKEND     COM1: stdio, file:PATH or none (default stdio)\n"
+    "  --debugcon FILE      debug console port 0x402 to FILE (or stdio, file:PATH, none)\n"
+    "  --debug-exit         port 0xF4: a write of V ends caixa with status (V<<1)|1\n"
+    "  --no-reboot          a guest reset or triple fault ends caixa with status 3\n"
+    "  --gdb PORT           gdb remote stub on 127.0.0.1:PORT\n"
+    "  --trace FILE         log executed blocks and exceptions to FILE\n"
+    "  --help               this text\n";
+
+struct run_opts {
+    uint64_t memory_mb;
+    const char *bios;
+    const char *serial;
+    const char *debugcon;
+    bool debug_exit;
+    bool no_reboot;
+    int gdb_port;            /* 0: none */
+    const char *trace;
+};
+
+/* "--flag VALUE" or "--flag=VALUE": the value, or NULL after a message. */
+static const char *flag_value(int argc, char **argv, int *i, const char *flag)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(flag);
+    if (arg[n] == '=')
+        return arg + n + 1;
+    if (*i + 1 >= argc) {
+        log_error("%s needs a value (try 'caixa run --help')", flag);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static bool is_flag(const char *arg, const char *flag)
+{
+    size_t n = strlen(flag);
+    return strncmp(arg, flag, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+/* Returns -1 on success, else the exit status to end with. */
+static int parse(int argc, char **argv, struct run_opts *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(run_usage, stdout);
+            return CAIXA_EXIT_OK;
+        } else if (strcmp(a, "--debug-exit") == 0) {
+            o->debug_exit = true;
+        } else if (strcmp(a, "--no-reboot") == 0) {
+            o->no_reboot = true;
+        } else if (is_flag(a, "--memory")) {
+            if (!(v = flag_value(argc, argv, &i, "--memory")))
+                return CAIXA_EXIT_USAGE;
+            if (!parse_u64(v, &o->memory_mb) || o->memory_mb < 1 || o->memory_mb > MAX_MEMORY_MB) {
+                log_error("--memory %s: expected a size in MiB from 1 to %d", v, MAX_MEMORY_MB);
+                return CAIXA_EXIT_USAGE;
+            }
+        } else if (is_flag(a, "--bios")) {
+            if (!(o->bios = flag_value(argc, argv, &i, "--bios")))
+                return CAIXA_EXIT_USAGE;
+        } else if (is_flag(a, "--serial")) {
+            if (!(o->serial = flag_value(argc, argv, &i, "--serial")))
+                return CAIXA_EXIT_USAGE;
+        } else if (is_flag(a, "--debugcon")) {
+            if (!(o->debugcon = flag_value(argc, argv, &i, "--debugcon")))
+                return CAIXA_EXIT_USAGE;
+        } else if (is_flag(a, "--trace")) {
+            if (!(o->trace = flag_value(argc, argv, &i, "--trace")))
+                return CAIXA_EXIT_USAGE;
+        } else if (is_flag(a, "--gdb")) {
+            uint64_t port;
+            if (!(v = flag_value(argc, argv, &i, "--gdb")))
+                return CAIXA_EXIT_USAGE;
+            if (!parse_u64(v, &port) || port < 1 || port > 65535) {
+                log_error("--gdb %s: expected a TCP port from 1 to 65535", v);
+                return CAIXA_EXIT_USAGE;
+            }
+            o->gdb_port = (int)port;
+        } else if (a[0] == '-') {
+            log_error("run: unknown flag '%s' (try 'caixa run --help')", a);
+            return CAIXA_EXIT_USAGE;
+        } else {
+            log_error("run: unexpected argument '%s' (try 'caixa run --help')", a);
+            return CAIXA_EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
+static int load_bios(const char *path, bool is_default, uint8_t **img, size_t *size)
+{
+    const char *what = is_default ? "BIOS" : "--bios";
+    if (read_file(path, BIOS_MAX, img, size) < 0) {
+        if (errno == EFBIG)
+            log_error("%s %s: larger than 2 MiB", what, path);
+        else if (is_default && errno == ENOENT)
+            log_error("%s %s: %s (install seabios, or give --bios FILE)", what, path, strerror(errno));
+        else
+            log_error("%s %s: %s", what, path, strerror(errno));
+        return -1;
+    }
+    if (*size < BIOS_UNIT || *size % BIOS_UNIT) {
+        log_error("%s %s: %zu bytes; a BIOS image is 64 KiB to 2 MiB in whole 64 KiB units", what, path, *size);
+        free(*img);
+        return -1;
+    }
+    return 0;
+}
+
+/* "--debugcon FILE" takes a bare path as well as a host-end spec. */
+static char *debugcon_spec(const char *arg)
+{
+    if (!strcmp(arg, "stdio") || !strcmp(arg, "none") || !strncmp(arg, "file:", 5))
+        return xstrdup(arg);
+    char *s = xmalloc(strlen(arg) + 6);
+    memcpy(s, "file:", 5);
+    strcpy(s + 5, arg);
+    return s;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct run_opts o = {.memory_mb = DEFAULT_MEMORY_MB, .serial = "stdio"};
+    int rc = parse(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+#ifndef HAVE_GDBSTUB
+    if (o.gdb_port) {
+        log_error("--gdb: not built yet");
+        return CAIXA_EXIT_USAGE;
+    }
+#endif
+    uint8_t *bios;
+    size_t bios_size;
+    if (load_bios(o.bios ? o.bios : DEFAULT_BIOS, !o.bios, &bios, &bios_size) < 0)
+        return CAIXA_EXIT_USAGE;
+    FILE *trace = NULL;
+    if (o.trace) {
+        trace = fopen(o.trace, "w");
+        if (!trace) {
+            log_error("--trace %s: %s", o.trace, strerror(errno));
+            free(bios);
+            return CAIXA_EXIT_USAGE;
+        }
+    }
+    char *debugcon = o.debugcon ? debugcon_spec(o.debugcon) : NULL;
+    struct vm_params p = {
+        .ram_size = o.memory_mb << 20,
+        .bios = bios,
+        .bios_size = bios_size,
+        .serial = o.serial,
+        .debugcon = debugcon,
+        .debug_exit = o.debug_exit,
+        .no_reboot = o.no_reboot,
+        .ncpus = 1,
+        .trace = trace,
+    };
+    struct vm *vm = vm_create(&p);
+    free(bios); /* physmem keeps its own copy */
+    free(debugcon);
+    if (!vm) {
+        if (trace)
+            fclose(trace);
+        return CAIXA_EXIT_USAGE;
+    }
+#ifdef HAVE_GDBSTUB
+    if (o.gdb_port && gdbstub_start(vm, o.gdb_port) < 0) {
+        vm_destroy(vm);
+        if (trace)
+            fclose(trace);
+        return CAIXA_EXIT_USAGE;
+    }
+#endif
+    rc = vm_run(vm);
+#ifdef HAVE_GDBSTUB
+    gdbstub_stop(rc);
+#endif
+    vm_destroy(vm);
+    if (trace)
+        fclose(trace);
+    return rc;
+}

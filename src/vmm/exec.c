@@ -1,0 +1,156 @@
+#include "vmm/exec.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/errors.h"
+#include "runtime/log.h"
+#include "vmm/clock.h"
+#include "vmm/vm_int.h"
+#include "vmm/vm_time.h"
+
+/* Lock held once. Returns false when the thread must end (VM OFF). */
+static bool service(struct vm_vcpu *v)
+{
+    struct vm *vm = v->vm;
+    for (;;) {
+        atomic_store(&v->cpu.exit_request, 0);
+        if (vm->req_poweroff || vm->state == VM_OFF) {
+            vm->state = VM_OFF;
+            pthread_cond_broadcast(&vm->cond);
+            return false;
+        }
+        if (vm->req_reset && v->cpu.index == 0) {
+            vm_do_reset_request(v);
+            continue;
+        }
+        if (vm->state == VM_PAUSED || vm->state == VM_RESETTING || vm->req_reset) {
+            v->parked = true;
+            pthread_cond_broadcast(&vm->cond);
+            pthread_cond_wait(&vm->cond, &vm->lock);
+            v->parked = false;
+            continue;
+        }
+        if (v->cpu.index == 0)
+            vm_time_run_timers(vm);
+        return true;
+    }
+}
+
+static struct timespec host_ts(uint64_t ns)
+{
+    return (struct timespec){.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+}
+
+/* HLT: sleep until an event since `seq` (INTR rising, NMI, kick), a
+ * request, or (vCPU 0) the next timer deadline. Lock held once. */
+static void halt_wait(struct vm_vcpu *v, uint64_t seq)
+{
+    struct vm *vm = v->vm;
+    v->sleeping = true;
+    while (v->wake_seq == seq && !vm_requests_pending(vm) && !atomic_load(&v->cpu.nmi_pending)) {
+        uint64_t dl = v->cpu.index == 0 ? vclock_deadline(vm->clock) : VCLOCK_NO_DEADLINE;
+        if (dl == VCLOCK_NO_DEADLINE) {
+            pthread_cond_wait(&vm->cond, &vm->lock);
+            continue;
+        }
+        if (dl <= vclock_now(vm->clock))
+            break;
+        struct timespec ts = host_ts(vclock_host_ns(vm->clock, dl));
+        pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
+    }
+    v->sleeping = false;
+}
+
+static void request_shutdown_reset(struct vm *vm, struct cpu *c)
+{
+    char why[128];
+    snprintf(why, sizeof why, "vCPU %d shut down (triple fault) at %04x:%016" PRIx64, c->index,
+             c->s.seg[S_CS].sel, c->s.rip);
+    vm_request_reset_why(vm, why);
+}
+
+static void *vcpu_thread(void *arg)
+{
+    struct vm_vcpu *v = arg;
+    struct vm *vm = v->vm;
+    struct cpu *c = &v->cpu;
+    pthread_mutex_lock(&vm->lock);
+    for (;;) {
+        if (!service(v))
+            break;
+        uint64_t seq = v->wake_seq;
+        pthread_mutex_unlock(&vm->lock);
+
+        enum cpu_exit why = cpu_run(c, EXEC_SLICE_INSNS);
+
+        switch (why) {
+        case CPU_EXIT_BUDGET:
+        case CPU_EXIT_REQUEST:
+            pthread_mutex_lock(&vm->lock);
+            break;
+        case CPU_EXIT_HALT:
+            pthread_mutex_lock(&vm->lock);
+            halt_wait(v, seq);
+            break;
+        case CPU_EXIT_RESET:
+            pthread_mutex_lock(&vm->lock);
+            request_shutdown_reset(vm, c);
+            break;
+        case CPU_EXIT_DEBUG: {
+            pthread_mutex_lock(&vm->lock);
+            vm_debug_fn fn = vm->debug_fn;
+            void *op = vm->debug_opaque;
+            pthread_mutex_unlock(&vm->lock);
+            if (fn)
+                fn(op, c);
+            pthread_mutex_lock(&vm->lock);
+            break;
+        }
+        }
+    }
+    pthread_mutex_unlock(&vm->lock);
+    return NULL;
+}
+
+int exec_start(struct vm *vm)
+{
+    for (int i = 0; i < vm->ncpus; i++) {
+        struct vm_vcpu *v = &vm->vcpu[i];
+        /* Only the bootstrap processor runs until the APs get INIT/SIPI. */
+        if (i > 0)
+            break;
+        int e = pthread_create(&v->thread, NULL, vcpu_thread, v);
+        if (e) {
+            log_error("vCPU %d thread: %s", i, strerror(e));
+            pthread_mutex_lock(&vm->lock);
+            vm->req_poweroff = true;
+            vm->exit_status = CAIXA_EXIT_FAILURE;
+            vm_kick_all(vm);
+            bool any = false;
+            for (int k = 0; k < i; k++)
+                any |= vm->vcpu[k].started;
+            if (!any)
+                vm->state = VM_OFF;
+            pthread_mutex_unlock(&vm->lock);
+            return -1;
+        }
+        pthread_mutex_lock(&vm->lock);
+        v->started = true;
+        pthread_mutex_unlock(&vm->lock);
+    }
+    return 0;
+}
+
+void exec_join(struct vm *vm)
+{
+    for (int i = 0; i < vm->ncpus; i++) {
+        if (vm->vcpu[i].started) {
+            pthread_join(vm->vcpu[i].thread, NULL);
+            vm->vcpu[i].started = false;
+        }
+    }
+}

@@ -1,0 +1,67 @@
+/* The VM object (VirtualBox's VMM/VM): one PC with its RAM, devices, vCPUs
+ * and host ends, and its state machine:
+ *
+ *   CREATED --vm_run--> RUNNING <--vm_pause/vm_resume--> PAUSED
+ *   RUNNING --reset request--> RESETTING --> RUNNING
+ *   any --power-off request, --no-reboot reset, signal--> OFF
+ *
+ * The front end fills struct vm_params, calls vm_create, then vm_run, which
+ * returns the process exit status when the VM is OFF, then vm_destroy. */
+#ifndef CAIXA_VMM_VM_H
+#define CAIXA_VMM_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CAIXA_MAX_CPUS 4
+
+struct vm;
+struct cpu;
+struct config;
+struct evloop;
+
+enum vm_state { VM_CREATED, VM_RUNNING, VM_PAUSED, VM_RESETTING, VM_OFF };
+
+struct vm_params {
+    uint64_t ram_size;        /* bytes, a multiple of 4 KiB, at least 1 MiB */
+    const uint8_t *bios;      /* firmware image (copied) */
+    size_t bios_size;
+    const char *serial;       /* host end of COM1 ("serial0"): stdio, file:PATH, none */
+    const char *debugcon;     /* host end of the 0x402 debug console, or NULL: no device */
+    bool debug_exit;          /* add the debug-exit port 0xF4 */
+    bool no_reboot;           /* a reset ends the VM with status 3 */
+    int ncpus;                /* 1..CAIXA_MAX_CPUS (only vCPU 0 runs for now) */
+    void *trace;              /* FILE* for cpu->trace, or NULL */
+};
+
+/* Builds the machine. Returns NULL after printing one "caixa: ..." line. */
+struct vm *vm_create(const struct vm_params *p);
+/* Runs until the VM is OFF; returns the exit status (runtime/errors.h). */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+enum vm_state vm_get_state(struct vm *vm);
+/* From a thread other than a vCPU: stop every vCPU at an instruction
+ * boundary (and the virtual clock) / let them go again. */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+
+int vm_cpu_count(struct vm *vm);
+struct cpu *vm_cpu(struct vm *vm, int index);
+struct evloop *vm_evloop(struct vm *vm);
+/* The configuration tree's root: one child node per device. */
+struct config *vm_config_root(struct vm *vm);
+/* The platform lock (recursive), for front ends and the debugger. */
+void vm_lock(struct vm *vm);
+void vm_unlock(struct vm *vm);
+
+/* cpu_run() returned CPU_EXIT_DEBUG: called on that vCPU's thread without
+ * the platform lock; the vCPU resumes when it returns. */
+typedef void (*vm_debug_fn)(void *opaque, struct cpu *cpu);
+void vm_set_debug_handler(struct vm *vm, vm_debug_fn fn, void *opaque);
+/* For the debugger: makes vCPU `index` leave cpu_run or its halt sleep and
+ * look at its flags (e.g. cpu->debug_stop) again. Any thread. */
+void vm_cpu_kick(struct vm *vm, int index);
+
+#endif

@@ -1,0 +1,107 @@
+/* Port and MMIO dispatch. MMIO locking: vm_register_mmio puts a wrapper
+ * region into physmem whose callbacks take the platform lock around the
+ * device's own; physmem itself knows nothing of locks. */
+#include "vmm/vm_io.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "runtime/log.h"
+#include "vmm/clock.h"
+#include "vmm/pio.h"
+#include "vmm/vm_int.h"
+
+static uint32_t bus_io_in(void *opaque, uint16_t port, unsigned size)
+{
+    struct vm *vm = opaque;
+    pthread_mutex_lock(&vm->lock);
+    uint32_t v = pio_in(vm->pio, port, size);
+    pthread_mutex_unlock(&vm->lock);
+    return v;
+}
+
+static void bus_io_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+    struct vm *vm = opaque;
+    pthread_mutex_lock(&vm->lock);
+    pio_out(vm->pio, port, size, val);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+static int bus_intr_ack(void *opaque)
+{
+    struct vm *vm = opaque;
+    pthread_mutex_lock(&vm->lock);
+    int vec = vm->intr_ack ? vm->intr_ack(vm->intr_opaque) : -1;
+    pthread_mutex_unlock(&vm->lock);
+    return vec;
+}
+
+static uint64_t bus_clock_ns(void *opaque)
+{
+    struct vm *vm = opaque;
+    return vclock_now(vm->clock);
+}
+
+struct cpu_bus vm_cpu_bus(struct vm *vm)
+{
+    return (struct cpu_bus){
+        .opaque = vm,
+        .io_in = bus_io_in,
+        .io_out = bus_io_out,
+        .intr_ack = bus_intr_ack,
+        .clock_ns = bus_clock_ns,
+    };
+}
+
+int vm_register_pio(struct vm *vm, uint16_t base, uint16_t len, const pio_ops *ops, void *opaque)
+{
+    pthread_mutex_lock(&vm->lock);
+    int rc = pio_register(vm->pio, base, len, ops, opaque);
+    pthread_mutex_unlock(&vm->lock);
+    if (rc < 0)
+        vm_error(vm, "I/O ports 0x%x-0x%x: %s", base, base + (len ? len - 1 : 0),
+                 errno == EEXIST ? "already taken" : strerror(errno));
+    return rc;
+}
+
+static uint64_t locked_mmio_read(void *opaque, uint64_t off, unsigned size)
+{
+    struct vm_mmio *m = opaque;
+    pthread_mutex_lock(&m->vm->lock);
+    uint64_t v = m->ops->read ? m->ops->read(m->opaque, off, size)
+                              : (size >= 8 ? UINT64_MAX : (1ull << (8 * size)) - 1);
+    pthread_mutex_unlock(&m->vm->lock);
+    return v;
+}
+
+static void locked_mmio_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
+{
+    struct vm_mmio *m = opaque;
+    pthread_mutex_lock(&m->vm->lock);
+    if (m->ops->write)
+        m->ops->write(m->opaque, off, val, size);
+    pthread_mutex_unlock(&m->vm->lock);
+}
+
+static const mmio_ops locked_mmio_ops = {locked_mmio_read, locked_mmio_write};
+
+int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t size, const mmio_ops *ops, void *opaque)
+{
+    int rc = -1;
+    pthread_mutex_lock(&vm->lock);
+    if (vm->n_mmio >= PHYSMEM_MAX_MMIO || !ops) {
+        errno = ENOSPC;
+    } else {
+        struct vm_mmio *m = &vm->mmio[vm->n_mmio];
+        *m = (struct vm_mmio){vm, ops, opaque};
+        rc = physmem_add_mmio(&vm->mem, base, size, &locked_mmio_ops, m);
+        if (rc == 0)
+            vm->n_mmio++;
+    }
+    pthread_mutex_unlock(&vm->lock);
+    if (rc < 0)
+        vm_error(vm, "MMIO 0x%llx+0x%llx: %s", (unsigned long long)base, (unsigned long long)size,
+                 errno == EEXIST ? "overlaps another region" : strerror(errno));
+    return rc;
+}

@@ -5,8 +5,12 @@
 
 enum { ALU_ADD, ALU_OR, ALU_ADC, ALU_SBB, ALU_AND, ALU_SUB, ALU_XOR, ALU_CMP };
 
+/* The operation is a compile-time constant in every handler (one handler
+ * per operation and form), so the switches below fold away. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
 /* Computes dst OP src at size, records the lazy flags and returns the result. */
-static uint64_t alu_op(struct cpu *cpu, unsigned op, unsigned size, uint64_t dst, uint64_t src)
+ALWAYS_INLINE uint64_t alu_op(struct cpu *cpu, unsigned op, unsigned size, uint64_t dst, uint64_t src)
 {
     uint64_t m = size_mask(size), res;
     dst &= m;
@@ -36,8 +40,15 @@ static uint64_t alu_op(struct cpu *cpu, unsigned op, unsigned size, uint64_t dst
     return res;
 }
 
-/* r/m OP= src: one address computation for the read-modify-write. */
-static void alu_rm(struct cpu *cpu, const struct insn *in, unsigned op, uint64_t src)
+/* Linear address of a read-modify-write memory operand: one segment check
+ * (a writable data segment is readable) for both accesses. */
+ALWAYS_INLINE uint64_t rmw_lin(struct cpu *cpu, const struct insn *in, unsigned size)
+{
+    return seg_lin(cpu, in->seg, insn_ea(cpu, in), size, ACC_W);
+}
+
+/* r/m OP= src */
+ALWAYS_INLINE void alu_rm(struct cpu *cpu, const struct insn *in, unsigned op, uint64_t src)
 {
     unsigned size = in->opsize;
     if (in->mod == 3) {
@@ -46,44 +57,47 @@ static void alu_rm(struct cpu *cpu, const struct insn *in, unsigned op, uint64_t
             greg_write(cpu, in, in->rm, size, res);
         return;
     }
-    uint64_t ea = insn_ea(cpu, in);
-    uint64_t res = alu_op(cpu, op, size, mem_read(cpu, in->seg, ea, size), src);
-    if (op != ALU_CMP)
-        mem_write(cpu, in->seg, ea, size, res);
+    if (op == ALU_CMP) {
+        alu_op(cpu, op, size, mem_read(cpu, in->seg, insn_ea(cpu, in), size), src);
+        return;
+    }
+    uint64_t lin = rmw_lin(cpu, in, size);
+    uint64_t res = alu_op(cpu, op, size, lin_read(cpu, lin, size, ACC_R), src);
+    lin_write(cpu, lin, size, res, ACC_W);
 }
 
-/* 00-3F, forms 0/1: r/m, reg */
-static void op_alu_rm_r(struct cpu *cpu, const struct insn *in)
+/* reg OP= r/m */
+ALWAYS_INLINE void alu_r_rm(struct cpu *cpu, const struct insn *in, unsigned op)
 {
-    alu_rm(cpu, in, (in->op >> 3) & 7, greg_read(cpu, in, in->reg, in->opsize));
-}
-
-/* forms 2/3: reg, r/m */
-static void op_alu_r_rm(struct cpu *cpu, const struct insn *in)
-{
-    unsigned op = (in->op >> 3) & 7, size = in->opsize;
+    unsigned size = in->opsize;
     uint64_t res = alu_op(cpu, op, size, greg_read(cpu, in, in->reg, size), rm_read(cpu, in, size));
     if (op != ALU_CMP)
         greg_write(cpu, in, in->reg, size, res);
 }
 
-/* forms 4/5: AL/eAX, imm */
-static void op_alu_a_imm(struct cpu *cpu, const struct insn *in)
+/* AL/eAX OP= imm */
+ALWAYS_INLINE void alu_a_imm(struct cpu *cpu, const struct insn *in, unsigned op)
 {
-    unsigned op = (in->op >> 3) & 7, size = in->opsize;
+    unsigned size = in->opsize;
     uint64_t res = alu_op(cpu, op, size, greg_read(cpu, in, R_AX, size), in->imm);
     if (op != ALU_CMP)
         greg_write(cpu, in, R_AX, size, res);
 }
 
-/* 80-83 /op: r/m, imm */
-static void op_alu_rm_imm(struct cpu *cpu, const struct insn *in)
-{
-    alu_rm(cpu, in, in->reg & 7, in->imm);
-}
+/* Handlers of one operation: 00-3F forms 0/1 (r/m, reg), 2/3 (reg, r/m),
+ * 4/5 (AL/eAX, imm) and group 1 (80-83 /op: r/m, imm). */
+#define ALU_HANDLERS(name, OP)                                                              static void op_##name##_rm_r(struct cpu *cpu, const struct insn *in)                    {                                                                                           alu_rm(cpu, in, OP, greg_read(cpu, in, in->reg, in->opsize));                       }                                                                                       static void op_##name##_r_rm(struct cpu *cpu, const struct insn *in) { alu_r_rm(cpu, in, OP); }     static void op_##name##_a_imm(struct cpu *cpu, const struct insn *in) { alu_a_imm(cpu, in, OP); }     static void op_##name##_rm_imm(struct cpu *cpu, const struct insn *in) { alu_rm(cpu, in, OP, in->imm); }
+ALU_HANDLERS(add, ALU_ADD)
+ALU_HANDLERS(or, ALU_OR)
+ALU_HANDLERS(adc, ALU_ADC)
+ALU_HANDLERS(sbb, ALU_SBB)
+ALU_HANDLERS(and, ALU_AND)
+ALU_HANDLERS(sub, ALU_SUB)
+ALU_HANDLERS(xor, ALU_XOR)
+ALU_HANDLERS(cmp, ALU_CMP)
 
 /* INC/DEC keep CF (SDM INC, DEC). */
-static uint64_t incdec(struct cpu *cpu, bool inc, unsigned size, uint64_t v)
+ALWAYS_INLINE uint64_t incdec(struct cpu *cpu, bool inc, unsigned size, uint64_t v)
 {
     uint64_t m = size_mask(size);
     v &= m;
@@ -93,26 +107,30 @@ static uint64_t incdec(struct cpu *cpu, bool inc, unsigned size, uint64_t v)
 }
 
 /* 40-47 INC r, 48-4F DEC r (legacy modes: REX prefixes in 64-bit mode) */
-static void op_incdec_r(struct cpu *cpu, const struct insn *in)
+ALWAYS_INLINE void incdec_r(struct cpu *cpu, const struct insn *in, bool inc)
 {
     unsigned size = in->opsize;
-    bool inc = (in->op & 0xff) < 0x48;
     greg_write(cpu, in, in->reg, size, incdec(cpu, inc, size, greg_read(cpu, in, in->reg, size)));
 }
 
+static void op_inc_r(struct cpu *cpu, const struct insn *in) { incdec_r(cpu, in, true); }
+static void op_dec_r(struct cpu *cpu, const struct insn *in) { incdec_r(cpu, in, false); }
+
 /* FE/FF /0 INC, /1 DEC */
-static void op_incdec_rm(struct cpu *cpu, const struct insn *in)
+ALWAYS_INLINE void incdec_rm(struct cpu *cpu, const struct insn *in, bool inc)
 {
     unsigned size = in->opsize;
-    bool inc = (in->reg & 7) == 0;
     if (in->mod == 3) {
         greg_write(cpu, in, in->rm, size, incdec(cpu, inc, size, greg_read(cpu, in, in->rm, size)));
         return;
     }
-    uint64_t ea = insn_ea(cpu, in);
-    uint64_t res = incdec(cpu, inc, size, mem_read(cpu, in->seg, ea, size));
-    mem_write(cpu, in->seg, ea, size, res);
+    uint64_t lin = rmw_lin(cpu, in, size);
+    uint64_t res = incdec(cpu, inc, size, lin_read(cpu, lin, size, ACC_R));
+    lin_write(cpu, lin, size, res, ACC_W);
 }
+
+static void op_inc_rm(struct cpu *cpu, const struct insn *in) { incdec_rm(cpu, in, true); }
+static void op_dec_rm(struct cpu *cpu, const struct insn *in) { incdec_rm(cpu, in, false); }
 
 /* F6/F7 /2 NOT: no flags */
 static void op_not(struct cpu *cpu, const struct insn *in)
@@ -193,47 +211,47 @@ static void op_adox(struct cpu *cpu, const struct insn *in) { adx(cpu, in, FL_OF
 #define B OPF_BYTE
 #define L OPF_LOCK
 /* The eight ALU operations share encodings 0x00+8*op .. 0x05+8*op. */
-#define ALU_ROWS(base, name, lock)                                                      \
-    {OP1 | ((base) + 0), -1, -1, PFX_ANY, M | B | (lock), op_alu_rm_r, name},           \
-    {OP1 | ((base) + 1), -1, -1, PFX_ANY, M | (lock), op_alu_rm_r, name},               \
-    {OP1 | ((base) + 2), -1, -1, PFX_ANY, M | B, op_alu_r_rm, name},                    \
-    {OP1 | ((base) + 3), -1, -1, PFX_ANY, M, op_alu_r_rm, name},                        \
-    {OP1 | ((base) + 4), -1, -1, PFX_ANY, B | OPF_IMM8, op_alu_a_imm, name},            \
-    {OP1 | ((base) + 5), -1, -1, PFX_ANY, OPF_IMMZ, op_alu_a_imm, name}
+#define ALU_ROWS(base, name, lock)                                                          \
+    {OP1 | ((base) + 0), -1, -1, PFX_ANY, M | B | (lock), op_##name##_rm_r, #name},         \
+    {OP1 | ((base) + 1), -1, -1, PFX_ANY, M | (lock), op_##name##_rm_r, #name},             \
+    {OP1 | ((base) + 2), -1, -1, PFX_ANY, M | B, op_##name##_r_rm, #name},                  \
+    {OP1 | ((base) + 3), -1, -1, PFX_ANY, M, op_##name##_r_rm, #name},                      \
+    {OP1 | ((base) + 4), -1, -1, PFX_ANY, B | OPF_IMM8, op_##name##_a_imm, #name},          \
+    {OP1 | ((base) + 5), -1, -1, PFX_ANY, OPF_IMMZ, op_##name##_a_imm, #name}
 /* Group 1 (80, 81, 82, 83) member /n. 82 is an alias of 80, invalid in 64-bit mode. */
-#define GRP1_ROWS(n, name, lock)                                                        \
-    {OP1 | 0x80, n, -1, PFX_ANY, M | B | OPF_IMM8 | (lock), op_alu_rm_imm, name},       \
-    {OP1 | 0x81, n, -1, PFX_ANY, M | OPF_IMMZ | (lock), op_alu_rm_imm, name},           \
-    {OP1 | 0x82, n, -1, PFX_ANY, M | B | OPF_IMM8 | OPF_NO64 | (lock), op_alu_rm_imm, name}, \
-    {OP1 | 0x83, n, -1, PFX_ANY, M | OPF_IMM8 | (lock), op_alu_rm_imm, name}
+#define GRP1_ROWS(n, name, lock)                                                            \
+    {OP1 | 0x80, n, -1, PFX_ANY, M | B | OPF_IMM8 | (lock), op_##name##_rm_imm, #name},     \
+    {OP1 | 0x81, n, -1, PFX_ANY, M | OPF_IMMZ | (lock), op_##name##_rm_imm, #name},         \
+    {OP1 | 0x82, n, -1, PFX_ANY, M | B | OPF_IMM8 | OPF_NO64 | (lock), op_##name##_rm_imm, #name}, \
+    {OP1 | 0x83, n, -1, PFX_ANY, M | OPF_IMM8 | (lock), op_##name##_rm_imm, #name}
 
 static const struct op_def alu_ops[] = {
-    ALU_ROWS(0x00, "add", L), ALU_ROWS(0x08, "or", L), ALU_ROWS(0x10, "adc", L),
-    ALU_ROWS(0x18, "sbb", L), ALU_ROWS(0x20, "and", L), ALU_ROWS(0x28, "sub", L),
-    ALU_ROWS(0x30, "xor", L), ALU_ROWS(0x38, "cmp", 0),
-    GRP1_ROWS(0, "add", L), GRP1_ROWS(1, "or", L), GRP1_ROWS(2, "adc", L),
-    GRP1_ROWS(3, "sbb", L), GRP1_ROWS(4, "and", L), GRP1_ROWS(5, "sub", L),
-    GRP1_ROWS(6, "xor", L), GRP1_ROWS(7, "cmp", 0),
-    {OP1 | 0x40, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "inc"},
-    {OP1 | 0x41, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "inc"},
-    {OP1 | 0x42, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "inc"},
-    {OP1 | 0x43, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "inc"},
-    {OP1 | 0x44, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "inc"},
-    {OP1 | 0x45, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "inc"},
-    {OP1 | 0x46, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "inc"},
-    {OP1 | 0x47, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "inc"},
-    {OP1 | 0x48, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "dec"},
-    {OP1 | 0x49, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "dec"},
-    {OP1 | 0x4a, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "dec"},
-    {OP1 | 0x4b, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "dec"},
-    {OP1 | 0x4c, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "dec"},
-    {OP1 | 0x4d, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "dec"},
-    {OP1 | 0x4e, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "dec"},
-    {OP1 | 0x4f, -1, -1, PFX_ANY, OPF_NO64, op_incdec_r, "dec"},
-    {OP1 | 0xfe, 0, -1, PFX_ANY, M | B | L, op_incdec_rm, "inc"},
-    {OP1 | 0xfe, 1, -1, PFX_ANY, M | B | L, op_incdec_rm, "dec"},
-    {OP1 | 0xff, 0, -1, PFX_ANY, M | L, op_incdec_rm, "inc"},
-    {OP1 | 0xff, 1, -1, PFX_ANY, M | L, op_incdec_rm, "dec"},
+    ALU_ROWS(0x00, add, L), ALU_ROWS(0x08, or, L), ALU_ROWS(0x10, adc, L),
+    ALU_ROWS(0x18, sbb, L), ALU_ROWS(0x20, and, L), ALU_ROWS(0x28, sub, L),
+    ALU_ROWS(0x30, xor, L), ALU_ROWS(0x38, cmp, 0),
+    GRP1_ROWS(0, add, L), GRP1_ROWS(1, or, L), GRP1_ROWS(2, adc, L),
+    GRP1_ROWS(3, sbb, L), GRP1_ROWS(4, and, L), GRP1_ROWS(5, sub, L),
+    GRP1_ROWS(6, xor, L), GRP1_ROWS(7, cmp, 0),
+    {OP1 | 0x40, -1, -1, PFX_ANY, OPF_NO64, op_inc_r, "inc"},
+    {OP1 | 0x41, -1, -1, PFX_ANY, OPF_NO64, op_inc_r, "inc"},
+    {OP1 | 0x42, -1, -1, PFX_ANY, OPF_NO64, op_inc_r, "inc"},
+    {OP1 | 0x43, -1, -1, PFX_ANY, OPF_NO64, op_inc_r, "inc"},
+    {OP1 | 0x44, -1, -1, PFX_ANY, OPF_NO64, op_inc_r, "inc"},
+    {OP1 | 0x45, -1, -1, PFX_ANY, OPF_NO64, op_inc_r, "inc"},
+    {OP1 | 0x46, -1, -1, PFX_ANY, OPF_NO64, op_inc_r, "inc"},
+    {OP1 | 0x47, -1, -1, PFX_ANY, OPF_NO64, op_inc_r, "inc"},
+    {OP1 | 0x48, -1, -1, PFX_ANY, OPF_NO64, op_dec_r, "dec"},
+    {OP1 | 0x49, -1, -1, PFX_ANY, OPF_NO64, op_dec_r, "dec"},
+    {OP1 | 0x4a, -1, -1, PFX_ANY, OPF_NO64, op_dec_r, "dec"},
+    {OP1 | 0x4b, -1, -1, PFX_ANY, OPF_NO64, op_dec_r, "dec"},
+    {OP1 | 0x4c, -1, -1, PFX_ANY, OPF_NO64, op_dec_r, "dec"},
+    {OP1 | 0x4d, -1, -1, PFX_ANY, OPF_NO64, op_dec_r, "dec"},
+    {OP1 | 0x4e, -1, -1, PFX_ANY, OPF_NO64, op_dec_r, "dec"},
+    {OP1 | 0x4f, -1, -1, PFX_ANY, OPF_NO64, op_dec_r, "dec"},
+    {OP1 | 0xfe, 0, -1, PFX_ANY, M | B | L, op_inc_rm, "inc"},
+    {OP1 | 0xfe, 1, -1, PFX_ANY, M | B | L, op_dec_rm, "dec"},
+    {OP1 | 0xff, 0, -1, PFX_ANY, M | L, op_inc_rm, "inc"},
+    {OP1 | 0xff, 1, -1, PFX_ANY, M | L, op_dec_rm, "dec"},
     {OP1 | 0x84, -1, -1, PFX_ANY, M | B, op_test_rm_r, "test"},
     {OP1 | 0x85, -1, -1, PFX_ANY, M, op_test_rm_r, "test"},
     {OP1 | 0xa8, -1, -1, PFX_ANY, B | OPF_IMM8, op_test_a_imm, "test"},

@@ -146,6 +146,11 @@ enum cpu_exit {
 struct cpu_block_cache;
 struct cpu_tlb;
 
+/* Interrupt shadows (SDM Vol. 3A 6.8.3): STI blocks maskable interrupts for
+ * one instruction; MOV SS / POP SS also block debug traps. */
+#define SHADOW_STI 1
+#define SHADOW_MOVSS 2
+
 struct cpu_state {
     uint64_t regs[16];
     uint64_t rip;
@@ -164,7 +169,7 @@ struct cpu_state {
     struct fpu_state fpu;
     uint8_t cpl;
     bool halted;
-    uint8_t intr_shadow;      /* STI / MOV SS shadow: no interrupts before the next insn */
+    uint8_t intr_shadow;      /* SHADOW_*: no interrupts before the next insn */
     uint8_t a20_mask_bit;     /* 1: address bit 20 forced to 0 (A20 gate closed) */
 };
 
@@ -183,6 +188,7 @@ struct cpu {
     bool single_step;
     bool has_apic;            /* a local APIC exists: CPUID.1:EDX.APIC (cpu_set_apic_present) */
     atomic_bool debug_stop;   /* stop (CPU_EXIT_DEBUG) before the next instruction */
+    bool resume_at_bp;        /* stopped there: run the instruction at a breakpoint once */
     uint64_t insn_count;      /* instructions retired, for statistics and benchmarks */
     void *trace;              /* FILE* for --trace, or NULL */
     struct cpu_tlb *tlb;

@@ -96,7 +96,8 @@ static void op_xchg_a_r(struct cpu *cpu, const struct insn *in)
     greg_write(cpu, in, in->reg, size, a);
 }
 
-/* 0F 1F /0 NOP r/m and the reserved hint NOPs 0F 18-1F: no memory access */
+/* 0F 1F /0 NOP r/m, the reserved hint NOPs 0F 18-1F and the prefetches:
+ * no memory access */
 static void op_nop(struct cpu *cpu, const struct insn *in)
 {
     (void)cpu;
@@ -319,6 +320,8 @@ static const struct op_def datamov_ops[] = {
     ROW(OP1 | 0x86, M | B | L, op_xchg_rm_r, "xchg"),
     ROW(OP1 | 0x87, M | L, op_xchg_rm_r, "xchg"),
     PLUS_R_ROWS(OP1 | 0x90, 0, op_xchg_a_r, "xchg"),
+    /* 0F 0D: PREFETCH/PREFETCHW, a hint (NOP) on current Intel processors */
+    ROW(OP0F | 0x0d, M, op_nop, "prefetchw"),
     ROW(OP0F | 0x18, M, op_nop, "nop"),
     ROW(OP0F | 0x19, M, op_nop, "nop"),
     ROW(OP0F | 0x1a, M, op_nop, "nop"),

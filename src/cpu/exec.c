@@ -344,11 +344,17 @@ static bool at_breakpoint(struct cpu *cpu)
     return false;
 }
 
+/* Stopping for the debugger: the instruction there runs when it resumes. */
+static enum cpu_exit debug_exit(struct cpu *cpu)
+{
+    cpu->resume_at_bp = true;
+    return CPU_EXIT_DEBUG;
+}
+
 enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
 {
     jmp_buf jb;
     const uint64_t limit = cpu->insn_count + budget;
-    volatile bool skip_bp = true;   /* resuming at a breakpoint executes it */
 
     cpu->jmp = &jb;
     cpu->exit_reason = CPU_EXIT_BUDGET;
@@ -358,7 +364,7 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         if (cpu->exit_reason == CPU_EXIT_RESET)
             return CPU_EXIT_RESET;
         if (cpu->single_step)
-            return CPU_EXIT_DEBUG;
+            return debug_exit(cpu);
     }
     for (;;) {
         if (atomic_load_explicit(&cpu->exit_request, memory_order_relaxed)) {
@@ -367,21 +373,24 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         }
         if (atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed)) {
             atomic_store(&cpu->debug_stop, false);
-            return CPU_EXIT_DEBUG;
+            return debug_exit(cpu);
         }
         if (cpu->insn_count >= limit)
             return CPU_EXIT_BUDGET;
         if (cpu->mem_generation != cpu->mem->generation)
             tlb_flush(cpu, false);
-        if (cpu->s.intr_shadow)
+        /* STI / MOV SS shadow: no interrupt now, and only the one
+         * instruction runs before the next check (SDM Vol. 3A 6.8.3). */
+        bool shadow = cpu->s.intr_shadow;
+        if (shadow)
             cpu->s.intr_shadow = 0;
         else
             take_interrupt(cpu);
         if (cpu->s.halted)
-            return cpu->single_step ? CPU_EXIT_DEBUG : CPU_EXIT_HALT;
-        if (cpu->n_breakpoints && !skip_bp && at_breakpoint(cpu))
-            return CPU_EXIT_DEBUG;
-        skip_bp = false;
+            return cpu->single_step ? debug_exit(cpu) : CPU_EXIT_HALT;
+        if (cpu->n_breakpoints && !cpu->resume_at_bp && at_breakpoint(cpu))
+            return debug_exit(cpu);
+        cpu->resume_at_bp = false;
 
         struct block *b = find_block(cpu);
         if (cpu->trace)
@@ -390,7 +399,7 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         bool tf = cpu->s.rflags & FL_TF;
         uint64_t ip_mask = cpu_is64(cpu) ? ~0ull : (cpu->mode & MODE_CS32) ? 0xffffffffull : 0xffff;
         cpu->block_end = false;
-        const struct insn *in = b->insns, *end = tf ? in + 1 : in + b->n;
+        const struct insn *in = b->insns, *end = (tf || shadow) ? in + 1 : in + b->n;
         do {
             cpu->next_rip = (cpu->s.rip + in->len) & ip_mask;
             in->fn(cpu, in);
@@ -398,8 +407,9 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
             cpu->insn_count++;
             in++;
         } while (in < end && !cpu->block_end);
-        if (tf) {
-            /* Single-step trap after the instruction (SDM Vol. 3A 17.3.1.4). */
+        if (tf && !(cpu->s.intr_shadow & SHADOW_MOVSS)) {
+            /* Single-step trap after the instruction (SDM Vol. 3A 17.3.1.4);
+             * MOV SS / POP SS delay it by one instruction (6.8.3). */
             cpu->s.dr[6] |= 1u << 14;  /* BS */
             cpu->next_rip = cpu->s.rip;
             cpu_interrupt(cpu, EXC_DB, INTR_EXC, false, 0);
@@ -407,6 +417,6 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         if (cpu->exit_reason == CPU_EXIT_RESET)
             return CPU_EXIT_RESET;
         if (cpu->single_step)
-            return CPU_EXIT_DEBUG;
+            return debug_exit(cpu);
     }
 }

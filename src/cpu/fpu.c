@@ -51,8 +51,15 @@ void fpu_check_sse(struct cpu *cpu)
 void sse_raise_flags(struct cpu *cpu, unsigned flags)
 {
     struct fpu_state *f = &cpu->s.fpu;
+    unsigned masks = f->mxcsr >> MXCSR_MASK_SHIFT;
+    /* An unmasked pre-computation exception (#I #D #Z) in any element stops
+     * the instruction before it computes: only those flags are recorded
+     * (SDM Vol. 1 11.5.1). */
+    unsigned pre = flags & (MXCSR_IE | MXCSR_DE | MXCSR_ZE);
+    if (pre & ~masks)
+        flags = pre;
     f->mxcsr |= flags & MXCSR_FLAGS;
-    unsigned unmasked = flags & ~(f->mxcsr >> MXCSR_MASK_SHIFT) & MXCSR_FLAGS;
+    unsigned unmasked = flags & ~masks & MXCSR_FLAGS;
     if (unmasked)
         cpu_raise(cpu, (cpu->s.cr4 & CR4_OSXMMEXCPT) ? EXC_XM : EXC_UD, 0);
 }

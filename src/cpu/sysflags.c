@@ -99,7 +99,7 @@ static void op_sti(struct cpu *cpu, const struct insn *in)
     }
     if (!(cpu->s.rflags & FL_IF)) {
         /* Interrupts stay blocked until after the next instruction. */
-        cpu->s.intr_shadow = 1;
+        cpu->s.intr_shadow = SHADOW_STI;
         cpu->s.rflags |= FL_IF;
     }
 }

@@ -23,7 +23,7 @@ static void pop_sreg(struct cpu *cpu, const struct insn *in, int seg)
     seg_load(cpu, seg, sel);
     (void)pop(cpu, in->opsize);
     if (seg == S_SS)
-        cpu->s.intr_shadow = 1;   /* POP SS blocks interrupts for one insn */
+        cpu->s.intr_shadow = SHADOW_MOVSS;   /* POP SS blocks interrupts for one insn */
 }
 
 static void op_pop_es(struct cpu *cpu, const struct insn *in) { pop_sreg(cpu, in, S_ES); }
@@ -41,7 +41,7 @@ static void op_mov_sreg_rm(struct cpu *cpu, const struct insn *in)
     uint16_t sel = (uint16_t)rm_read(cpu, in, 2);
     seg_load(cpu, seg, sel);
     if (seg == S_SS)
-        cpu->s.intr_shadow = 1;
+        cpu->s.intr_shadow = SHADOW_MOVSS;
 }
 
 /* 8C MOV r/m, Sreg: 16 bits to memory, zero-extended into a register. */

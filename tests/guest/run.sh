@@ -7,10 +7,12 @@
 # debug-exit port with status 33 and printed "PASS" and no "FAIL" line.
 # Under --qemu, checks tagged "[qemu-differs]" (where QEMU's TCG disagrees
 # with the Intel SDM, see README.md) may fail without failing the program.
+# Environment: BUILD (default <repo>/build), CAIXA, GUEST_TIMEOUT (60 s),
+# QEMU_CPU (a -cpu model for --qemu, e.g. max).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-build=${BUILD:-$here/../../build}
+build=${BUILD:-$(cd "$here/../.." && pwd)/build}
 timeout_s=${GUEST_TIMEOUT:-60}
 use_qemu=0
 caixa=${CAIXA:-}
@@ -19,7 +21,7 @@ programs=()
 for arg in "$@"; do
     case "$arg" in
     --qemu) use_qemu=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $arg" >&2; exit 2 ;;
     *)
         if [ -z "$caixa" ] && { [ -x "$arg" ] || [[ "$arg" == */* ]]; }; then
@@ -64,7 +66,7 @@ for p in "${programs[@]}"; do
     fi
     if [ $use_qemu -eq 1 ]; then
         timeout "$timeout_s" qemu-system-x86_64 -accel tcg -machine pc -nodefaults \
-            -display none -bios "$bin" -serial stdio -no-reboot \
+            ${QEMU_CPU:+-cpu "$QEMU_CPU"} -display none -bios "$bin" -serial stdio -no-reboot \
             -device isa-debug-exit,iobase=0xf4,iosize=4 </dev/null >"$log" 2>&1
     else
         timeout "$timeout_s" "$caixa" run --bios "$bin" --serial stdio \
@@ -95,7 +97,11 @@ for p in "${programs[@]}"; do
         pass=$((pass + 1))
     else
         echo "FAIL $p: $why; log $log"
-        grep '^FAIL' "$log.txt" | sed 's/^/    /'
+        if grep -q '^FAIL .' "$log.txt"; then
+            grep '^FAIL .' "$log.txt" | sed 's/^/    /'
+        else
+            tail -n 3 "$log.txt" | sed 's/^/    | /'
+        fi
         fail=$((fail + 1)); failed+=("$p")
     fi
     rm -f "$log.txt"

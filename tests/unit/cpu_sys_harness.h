@@ -135,6 +135,11 @@ static inline void sys_pm32_init(struct th *t)
 static inline void sys_lm64_init(struct th *t)
 {
     th_init(t, TH_LM64);
+    /* user-accessible identity map, so ring 3 can run (U/S = 1 everywhere) */
+    sys_put64(t, TH_PT, (TH_PT + 0x1000) | 7);
+    sys_put64(t, TH_PT + 0x1000, (TH_PT + 0x2000) | 7);
+    for (uint64_t i = 0; i < 512; i++)
+        sys_put64(t, TH_PT + 0x2000 + 8 * i, (i << 21) | 0x87);
     sys_common(t);
     sys_gdt(t, SEL_TSS, mkdesc(SYS_TSS, 0x67, SEGA_P | ST_TSS32_BUSY));
     sys_gdt(t, SEL_TSS + 8, 0);

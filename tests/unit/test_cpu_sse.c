@@ -4,6 +4,7 @@
  * denormals, infinities, NaNs, extremes) in every rounding mode with and
  * without DAZ/FTZ; results, MXCSR and EFLAGS must be identical. */
 #include "cpu_test_harness.h"
+#include "cpu_test_fpe.h"
 
 #include <stdio.h>
 
@@ -223,6 +224,83 @@ static void test_against_host(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* Runs a case on the host; true if it raised SIGFPE (th_fpe_state holds
+ * the state at the fault). */
+static bool host_try(const struct sse_case *c, const v128 *d, const v128 *s, uint32_t mx, uint64_t rax,
+                     struct host_out *h)
+{
+    if (sigsetjmp(th_fpe_state.jb, 1) == 0) {
+        c->host(d, s, mx, rax, h);
+        return false;
+    }
+    th_fpe_reset_host();
+    return true;
+}
+
+/* Unmasked exceptions: random MXCSR masks cleared. Where the host raises
+ * SIGFPE (#XM), caixa must raise #XM with the same MXCSR and the destination
+ * untouched; elsewhere the results must agree as in the masked runs. */
+static void test_unmasked_against_host(void **state)
+{
+    (void)state;
+    struct sigaction old;
+    th_fpe_install(&old);
+    struct th *t = malloc(sizeof(*t));
+    unsigned failures = 0, faults = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct sse_case *c = &cases[i];
+        if (c->lane != 4 && c->lane != 8)
+            continue;
+        setup_sse(t);
+        unsigned bad = 0;
+        for (unsigned n = 0; n < 600 && bad < 3; n++) {
+            v128 d, s;
+            rnd_vec(&d, c->lane);
+            rnd_vec(&s, c->lane);
+            uint32_t mx = rnd_mxcsr() & ~(((uint32_t)rnd() & 0x3f) << 7);
+            uint64_t rax = rnd();
+            struct cpu *cpu = &t->cpu;
+            memcpy(cpu->s.fpu.xmm[0].b, &d, 16);
+            memcpy(cpu->s.fpu.xmm[1].b, &s, 16);
+            cpu->s.fpu.mxcsr = mx;
+            cpu->s.regs[R_AX] = rax;
+            cpu->s.regs[R_SP] = TH_STACK;
+            cpu->s.rip = TH_CODE;
+            th_run(t, c->code, c->len);
+            int gvec = cpu->s.rip == t->end ? -1 : th_vector(t);
+            struct host_out h;
+            bool faulted = host_try(c, &d, &s, mx, rax, &h);
+            bool ok;
+            if (faulted) {
+                faults++;
+                ok = gvec == EXC_XM && cpu->s.fpu.mxcsr == th_fpe_state.fp.mxcsr &&
+                     !memcmp(cpu->s.fpu.xmm[0].b, &th_fpe_state.fp._xmm[0], 16);
+            } else {
+                ok = gvec == -1 && cpu->s.fpu.mxcsr == h.mxcsr;
+                if ((c->check & CHK_X0) && memcmp(cpu->s.fpu.xmm[0].b, h.x0.b, 16))
+                    ok = false;
+                if ((c->check & CHK_RAX) && cpu->s.regs[R_AX] != h.rax)
+                    ok = false;
+                if ((c->check & CHK_MM0) && cpu->s.fpu.st[0].mant != h.x0.q[0])
+                    ok = false;
+            }
+            if (!ok) {
+                bad++;
+                fprintf(stderr, "%s mxcsr %#x host %s (mxcsr %#x) caixa vector %d mxcsr %#x\n d %016llx%016llx\n s %016llx%016llx\n",
+                        c->name, mx, faulted ? "#XM" : "ok", faulted ? th_fpe_state.fp.mxcsr : h.mxcsr, gvec,
+                        cpu->s.fpu.mxcsr, (unsigned long long)d.q[1], (unsigned long long)d.q[0],
+                        (unsigned long long)s.q[1], (unsigned long long)s.q[0]);
+            }
+        }
+        failures += bad;
+        th_destroy(t);
+    }
+    free(t);
+    sigaction(SIGFPE, &old, NULL);
+    assert_true(faults > 100);
+    assert_int_equal(failures, 0);
+}
+
 /* #UD without CR4.OSFXSR, #NM with CR0.TS, #GP on a misaligned MOVAPS,
  * #XM for an unmasked exception with nothing written (64-bit mode has no
  * IDT here: the fault leaves rip at the instruction). */
@@ -260,6 +338,36 @@ static void test_faults(void **state)
     th_run(t, TH_CODE_ARR(0xf3, 0x0f, 0x5e, 0xc1), 4);
     assert_int_not_equal(t->cpu.s.rip, t->end);
     assert_int_equal(t->cpu.s.fpu.xmm[0].d[0], 0x3f800000u);
+    th_destroy(t);
+    free(t);
+}
+
+/* MASKMOVDQU / MASKMOVQ: only bytes whose mask has bit 7 set reach DS:rDI. */
+static void test_maskmov(void **state)
+{
+    (void)state;
+    struct th *t = malloc(sizeof(*t));
+    setup_sse(t);
+    uint8_t init[16];
+    memset(init, 0xee, 16);
+    th_poke(t, TH_DATA, init, 16);
+    for (int i = 0; i < 16; i++) {
+        t->cpu.s.fpu.xmm[0].b[i] = (uint8_t)i;
+        t->cpu.s.fpu.xmm[1].b[i] = (i & 1) ? 0x80 : 0x7f;
+    }
+    t->cpu.s.regs[R_DI] = TH_DATA;
+    TH_RUN(t, 0x66, 0x0f, 0xf7, 0xc1);  /* maskmovdqu xmm0, xmm1 */
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(th_peek(t, TH_DATA + (uint64_t)i, 1), (i & 1) ? (uint64_t)i : 0xee);
+    th_destroy(t);
+    setup_sse(t);
+    th_poke(t, TH_DATA, init, 16);
+    t->cpu.s.fpu.st[0].mant = 0x0807060504030201ull;
+    t->cpu.s.fpu.st[1].mant = 0x8000000000000080ull;
+    t->cpu.s.regs[R_DI] = TH_DATA;
+    TH_RUN(t, 0x0f, 0xf7, 0xc1);        /* maskmovq mm0, mm1 */
+    assert_int_equal(th_peek(t, TH_DATA, 8), 0x08eeeeeeeeeeee01ull);
+    assert_int_equal(t->cpu.s.fpu.ftw_full, 0);  /* MMX state entered: tags valid */
     th_destroy(t);
     free(t);
 }
@@ -319,8 +427,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_host),
+        cmocka_unit_test(test_unmasked_against_host),
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_mxcsr),
+        cmocka_unit_test(test_maskmov),
         cmocka_unit_test(test_rcp_rsqrt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -157,6 +157,22 @@ static const uint8_t ud2[] = {
     0x0f, 0x0b,                                 /* ud2 */
 };
 
+/* 32-bit */
+static const uint8_t v86_vme_int[] = {
+    0x6a, 0x00,                                 /* push 0 */
+    0x6a, 0x00,                                 /* push 0 */
+    0x6a, 0x00,                                 /* push 0 */
+    0x6a, 0x00,                                 /* push 0 */
+    0x6a, 0x00,                                 /* push 0 */
+    0x68, 0x00, 0x70, 0x00, 0x00,               /* push 0x7000 */
+    0x68, 0x02, 0x02, 0x02, 0x00,               /* push 0x20202 */
+    0x6a, 0x00,                                 /* push 0 */
+    0x68, 0x1c, 0x10, 0x00, 0x00,               /* push v86 */
+    0xcf,                                       /* iretd */
+    /* v86: */
+    0xcd, 0x21,                                 /* int 0x21 */
+};
+
 /* Runs code and expects the stub of vector vec, with error code err (or
  * none when err < 0) and the fault's EIP at faulting_ip. */
 static void expect_exc(struct th *t, int vec, int64_t err, uint32_t ip)
@@ -412,6 +428,41 @@ static void test_v86_int_iopl(void **st)
     assert_int_equal(sys_vec(&t), 0x21);
     assert_int_equal(sys_stk(&t, 0, 4), TH_CODE + 0x1e);        /* after INT */
     assert_int_equal(t.cpu.s.regs[R_SP], SYS_STACK0 - 36);
+    /* IRETD from ring 0 back to V86 mode */
+    static const uint8_t iretd = 0xcf;
+    th_poke(&t, SYS_STUBS + 16 * 0x21 + 1, &iretd, 1);
+    sys_resume(&t);
+    assert_int_equal(t.cpu.s.rip, t.end);
+    assert_true(cpu_v86(&t.cpu));
+    assert_int_equal(t.cpu.s.cpl, 3);
+    assert_int_equal(t.cpu.s.regs[R_SP], 0x7000);
+    assert_int_equal(t.cpu.s.seg[S_DS].base, 0);
+    assert_int_equal(t.cpu.s.seg[S_SS].limit, 0xffff);
+    th_destroy(&t);
+}
+
+/* VME: an INT n whose redirection bit is clear goes to the V86 program's own
+ * IVT, with IF = VIF and IOPL = 3 in the pushed FLAGS (SDM Vol. 3A 20.3.3). */
+static void test_v86_vme_redirect(void **st)
+{
+    (void)st;
+    struct th t;
+    sys_pm32_init(&t);
+    t.cpu.s.cr4 |= CR4_VME;
+    uint8_t zero[16] = { 0 };   /* vectors 0-0x7f; bytes 0x66-0x67 hold the map base */
+    th_poke(&t, SYS_TSS + SYS_IOMAP - 32, zero, sizeof(zero));
+    uint32_t ivt = 0x2000;               /* 0000:2000 */
+    th_poke(&t, 4 * 0x21, &ivt, 4);
+    static const uint8_t spin[] = { 0xeb, 0xfe };
+    th_poke(&t, 0x2000, spin, 2);
+    sys_run(&t, v86_vme_int, sizeof(v86_vme_int));
+    assert_int_equal(t.cpu.s.rip, 0x2000);
+    assert_true(cpu_v86(&t.cpu));
+    assert_int_equal(t.cpu.s.regs[R_SP], 0x7000 - 6);
+    assert_int_equal(th_peek(&t, 0x7000 - 6, 2), TH_CODE + 0x1e);   /* IP after INT */
+    assert_int_equal(th_peek(&t, 0x7000 - 4, 2), 0);                /* CS */
+    assert_int_equal(th_peek(&t, 0x7000 - 2, 2), FL_1 | FL_IOPL);   /* IF = VIF = 0 */
+    assert_true(t.cpu.s.rflags & FL_IF);                            /* the real IF stays */
     th_destroy(&t);
 }
 
@@ -452,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_task_busy),
         cmocka_unit_test(test_io_bitmap),
         cmocka_unit_test(test_v86_int_iopl),
+        cmocka_unit_test(test_v86_vme_redirect),
         cmocka_unit_test(test_exc_frame_rf),
         cmocka_unit_test(test_idt_limit),
     };

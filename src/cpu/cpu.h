@@ -203,6 +203,8 @@ struct cpu {
     int delivering;           /* vector whose delivery is in progress, -1 none (double fault rules) */
     uint8_t mode;             /* CPU_MODE_* (cpu_int.h), recomputed on CR0/EFER/CS changes */
     bool block_end;           /* the handler asks the loop to leave the block */
+    uint8_t ac_check;         /* CR0.AM and EFLAGS.AC: CPL 3 data accesses check alignment */
+    uint32_t chain_epoch;     /* bumped on TLB and block flushes: block links expire */
     enum cpu_exit exit_reason;
     void *internal;
 };

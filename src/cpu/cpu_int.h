@@ -239,7 +239,7 @@ static inline void areg_write(struct cpu *cpu, unsigned r, unsigned asize, uint6
 #define ACC_X 2
 #define ACC_SUPER 4
 
-#define TLB_BITS 8
+#define TLB_BITS 10
 #define TLB_SIZE (1u << TLB_BITS)
 struct tlb_entry {
     uint64_t tag_r, tag_w, tag_x;   /* linear page address, or TLB_INVALID */
@@ -249,13 +249,15 @@ struct tlb_entry {
 };
 #define TLB_INVALID 1ull  /* never a page-aligned address */
 struct cpu_tlb {
-    struct tlb_entry e[2][TLB_SIZE];  /* [0] supervisor, [1] user (CPL 3) accesses */
+    /* [0] supervisor, [1] user (CPL 3) accesses, [2] user accesses under
+     * alignment checking: never filled, so they all take the slow path. */
+    struct tlb_entry e[3][TLB_SIZE];
 };
 
 static inline struct tlb_entry *tlb_entry(struct cpu *cpu, uint64_t lin, int acc)
 {
-    int user = cpu->s.cpl == 3 && !(acc & ACC_SUPER);
-    return &cpu->tlb->e[user][(lin >> PAGE_SHIFT) & (TLB_SIZE - 1)];
+    int set = (cpu->s.cpl == 3 && !(acc & ACC_SUPER)) ? 1 + cpu->ac_check : 0;
+    return &cpu->tlb->e[set][(lin >> PAGE_SHIFT) & (TLB_SIZE - 1)];
 }
 
 /* Linear-address accesses (mmu.c): may raise #PF; handle page-crossing. */

@@ -23,6 +23,13 @@ struct block {
     uint64_t phys2;             /* second page touched by the last insn, or NO_PAGE */
     uint64_t lin2;              /* its linear page, to recheck the mapping */
     struct block *hash_next;
+    /* Chaining: the blocks that followed this one, found again without the
+     * hash while the TLB epoch and the CPL are unchanged. */
+    struct block *succ[2];
+    uint64_t succ_lin[2];
+    uint32_t succ_epoch[2];
+    uint8_t succ_cpl[2];
+    uint8_t succ_next;
     uint32_t n;
     uint8_t mode;
     bool valid;
@@ -83,6 +90,7 @@ void blocks_flush(struct cpu *cpu)
     memset(bc->hash, 0, sizeof(bc->hash));
     memset(bc->pages, 0, sizeof(bc->pages));
     bc->used = 0;
+    cpu->chain_epoch++;
     /* Code-page marks of this vCPU go too. */
     uint8_t bit = (uint8_t)(1u << (cpu->index & 7));
     size_t npages = cpu->mem->ram_size >> PAGE_SHIFT;
@@ -113,6 +121,7 @@ void blocks_invalidate_page(struct cpu *cpu, uint64_t page)
         if (r->b->valid) {
             r->b->valid = false;
             unlink_hash(bc, r->b);
+            cpu->chain_epoch++;
         }
         *pp = r->next;
     }
@@ -164,6 +173,8 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
     b->mode = cpu->mode;
     b->n = 0;
     b->valid = true;
+    b->succ[0] = b->succ[1] = NULL;
+    b->succ_next = 0;
 
     uint64_t ip = cpu->s.rip;
     uint64_t ip_mask = cpu_is64(cpu) ? ~0ull : (cpu->mode & MODE_CS32) ? 0xffffffffull : 0xffff;
@@ -217,6 +228,32 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
     if (b->phys2 != NO_PAGE) {
         page_link(bc, b, b->phys2);
         mark_code_page(cpu, b->phys2);
+    }
+    return b;
+}
+
+static struct block *find_block(struct cpu *cpu);
+
+/* The block at CS:RIP, through prev's successor links when they still hold. */
+static struct block *next_block(struct cpu *cpu, struct block *prev)
+{
+    uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
+    if (prev) {
+        for (int i = 0; i < 2; i++) {
+            struct block *s = prev->succ[i];
+            if (s && prev->succ_lin[i] == lin && prev->succ_epoch[i] == cpu->chain_epoch &&
+                prev->succ_cpl[i] == cpu->s.cpl && s->mode == cpu->mode && s->valid)
+                return s;
+        }
+    }
+    struct block *b = find_block(cpu);
+    if (prev && prev->valid) {
+        int i = prev->succ_next;
+        prev->succ_next ^= 1;
+        prev->succ[i] = b;
+        prev->succ_lin[i] = lin;
+        prev->succ_epoch[i] = cpu->chain_epoch;
+        prev->succ_cpl[i] = cpu->s.cpl;
     }
     return b;
 }
@@ -366,6 +403,8 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         if (cpu->single_step)
             return debug_exit(cpu);
     }
+    struct block *prev = NULL;
+    uint32_t prev_epoch = 0;
     for (;;) {
         if (atomic_load_explicit(&cpu->exit_request, memory_order_relaxed)) {
             atomic_store(&cpu->exit_request, 0);
@@ -392,7 +431,11 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
             return debug_exit(cpu);
         cpu->resume_at_bp = false;
 
-        struct block *b = find_block(cpu);
+        /* A successor link is only followed from a block of the same
+         * epoch: a flush may have recycled prev's memory. */
+        struct block *b = next_block(cpu, cpu->chain_epoch == prev_epoch ? prev : NULL);
+        prev = b;
+        prev_epoch = cpu->chain_epoch;
         if (cpu->trace)
             fprintf(cpu->trace, "block %04x:%#" PRIx64 " phys %#" PRIx64 " n=%u mode=%#x\n",
                     cpu->s.seg[S_CS].sel, cpu->s.rip, b->phys, b->n, b->mode);

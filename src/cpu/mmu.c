@@ -194,8 +194,9 @@ uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
     }
     phys = a20(cpu, phys);
 
-    /* Fill the TLB; A20 masking needs per-page granularity, always true here. */
     struct tlb_entry *e = tlb_entry(cpu, lin, acc);
+    if (e >= &cpu->tlb->e[2][0])
+        return phys;   /* alignment-checked accesses stay on the slow path */
     uint64_t lpage = lin & PAGE_MASK;
     phys_page pp = physmem_page(cpu->mem, phys);
     e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
@@ -226,8 +227,16 @@ static void phys_write(struct cpu *cpu, uint64_t phys, unsigned size, uint64_t v
     physmem_write(cpu->mem, phys, val, size);
 }
 
+/* #AC for a misaligned CPL 3 data access under CR0.AM + EFLAGS.AC. */
+static void check_alignment(struct cpu *cpu, uint64_t lin, unsigned size, int acc)
+{
+    if (cpu->ac_check && cpu->s.cpl == 3 && !(acc & (ACC_SUPER | ACC_X)) && (lin & (size - 1)))
+        cpu_raise(cpu, EXC_AC, 0);
+}
+
 uint64_t lin_read_slow(struct cpu *cpu, uint64_t lin, unsigned size, int acc)
 {
+    check_alignment(cpu, lin, size, acc);
     if (cpu->mem_generation != cpu->mem->generation)
         tlb_flush(cpu, false);
     if (((lin & (PAGE_SIZE - 1)) + size) > PAGE_SIZE) {
@@ -246,6 +255,7 @@ uint64_t lin_read_slow(struct cpu *cpu, uint64_t lin, unsigned size, int acc)
 
 void lin_write_slow(struct cpu *cpu, uint64_t lin, unsigned size, uint64_t val, int acc)
 {
+    check_alignment(cpu, lin, size, acc);
     if (cpu->mem_generation != cpu->mem->generation)
         tlb_flush(cpu, false);
     if (((lin & (PAGE_SIZE - 1)) + size) > PAGE_SIZE) {
@@ -275,7 +285,8 @@ void lin_probe_write(struct cpu *cpu, uint64_t lin, unsigned size)
 
 void tlb_flush(struct cpu *cpu, bool keep_global)
 {
-    for (int u = 0; u < 2; u++)
+    cpu->chain_epoch++;
+    for (int u = 0; u < 3; u++)
         for (unsigned i = 0; i < TLB_SIZE; i++) {
             struct tlb_entry *e = &cpu->tlb->e[u][i];
             if (keep_global && e->global && e->tag_r != TLB_INVALID)
@@ -290,8 +301,9 @@ void tlb_flush(struct cpu *cpu, bool keep_global)
 
 void tlb_flush_page(struct cpu *cpu, uint64_t lin)
 {
+    cpu->chain_epoch++;
     uint64_t page = lin & PAGE_MASK;
-    for (int u = 0; u < 2; u++) {
+    for (int u = 0; u < 3; u++) {
         struct tlb_entry *e = &cpu->tlb->e[u][(lin >> PAGE_SHIFT) & (TLB_SIZE - 1)];
         if (e->tag_r == page || e->tag_w == page || e->tag_x == page)
             e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
@@ -301,7 +313,7 @@ void tlb_flush_page(struct cpu *cpu, uint64_t lin)
 /* A page just became a code page: no TLB entry may keep writing it directly. */
 void tlb_drop_writes_to(struct cpu *cpu, uint64_t phys_page)
 {
-    for (int u = 0; u < 2; u++)
+    for (int u = 0; u < 3; u++)
         for (unsigned i = 0; i < TLB_SIZE; i++)
             if (cpu->tlb->e[u][i].phys == phys_page)
                 cpu->tlb->e[u][i].tag_w = TLB_INVALID;

@@ -18,6 +18,7 @@
 #define TSS16_SEGS 0x22     /* ES CS SS DS, 2 bytes each */
 #define TSS16_LDT 0x2a
 #define TSS64_RSP0 0x04
+#define DR6_BT (1ull << 15)      /* debug trap on task switch */
 #define TSS64_IST1 0x24
 
 static bool tr_is32(const struct cpu *cpu)
@@ -253,4 +254,10 @@ void task_switch(struct cpu *cpu, uint16_t sel, uint64_t desc, enum task_reason 
     }
     if (!seg_limit_ok(&cpu->s.seg[S_CS], cpu->s.rip, 1))
         cpu_raise(cpu, EXC_GP, ext);
+    if (t.trap) {
+        /* T flag: #DB in the new task before its first instruction, with
+         * DR6.BT (SDM Vol. 3A 17.2.3, 17.3.1.5). */
+        cpu->s.dr[6] |= DR6_BT;
+        cpu_raise(cpu, EXC_DB, 0);
+    }
 }

@@ -167,7 +167,7 @@ struct cpu_state {
     uint64_t misc_enable;
     uint64_t tsc_aux;         /* IA32_TSC_AUX (RDTSCP) */
     struct fpu_state fpu;
-    uint8_t cpl;
+    uint8_t cpl;              /* change it only followed by cpu_update_mode() */
     bool halted;
     uint8_t intr_shadow;      /* SHADOW_*: no interrupts before the next insn */
     uint8_t a20_mask_bit;     /* 1: address bit 20 forced to 0 (A20 gate closed) */
@@ -204,6 +204,7 @@ struct cpu {
     uint8_t mode;             /* CPU_MODE_* (cpu_int.h), recomputed on CR0/EFER/CS changes */
     bool block_end;           /* the handler asks the loop to leave the block */
     uint8_t ac_check;         /* CR0.AM and EFLAGS.AC: CPL 3 data accesses check alignment */
+    uint8_t user_set;         /* TLB set of non-supervisor accesses: 0 (CPL<3), 1, or 2 (#AC checks) */
     uint32_t chain_epoch;     /* bumped on TLB and block flushes: block links expire */
     enum cpu_exit exit_reason;
     void *internal;

@@ -19,7 +19,7 @@
  *  4           -    L1d 32K/8-way, L1i 32K/8-way, L2 4M/16-way, 64-byte lines
  *  3, 5, 6, 7  -    zero (no PSN, MONITOR, power management; leaf 7: nothing)
  *  0x80000000  EAX  max extended leaf 0x80000008
- *  0x80000001  ECX  LAHF/SAHF in 64-bit mode, ABM (LZCNT)
+ *  0x80000001  ECX  LAHF/SAHF in 64-bit mode, ABM (LZCNT), PREFETCHW (datamov.c: a hint)
  *              EDX  SYSCALL NX Page1GB RDTSCP LM
  *  0x80000002-4     brand string (cpu_model_name)
  *  0x80000006  ECX  L2: 4096 KiB, 16-way, 64-byte lines
@@ -65,6 +65,7 @@ const char cpu_model_name[] = "caixa virtual CPU";
 /* CPUID.80000001 */
 #define X1C_LAHF (1u << 0)
 #define X1C_ABM (1u << 5)
+#define X1C_PREFETCHW (1u << 8)
 #define X1D_SYSCALL (1u << 11)
 #define X1D_NX (1u << 20)
 #define X1D_PAGE1GB (1u << 26)
@@ -146,7 +147,7 @@ void cpuid_query(struct cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
         r[0] = MAX_EXT_LEAF;
         break;
     case 0x80000001u:
-        r[2] = X1C_LAHF | X1C_ABM;
+        r[2] = X1C_LAHF | X1C_ABM | X1C_PREFETCHW;
         r[3] = X1D_SYSCALL | X1D_NX | X1D_PAGE1GB | X1D_RDTSCP | X1D_LM;
         break;
     case 0x80000002u:

@@ -28,6 +28,13 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 extern const struct op_def *const __start_caixa_ops[];
 extern const struct op_def *const __stop_caixa_ops[];
+/* Weak: a build may have no fast variants at all. */
+extern const struct op_fast *const __start_caixa_fastops[] __attribute__((weak));
+extern const struct op_fast *const __stop_caixa_fastops[] __attribute__((weak));
+
+/* Fast variants sorted by generic handler, for a binary search. */
+static const struct op_fast **fasts;
+static size_t n_fasts;
 
 static void add_row(const struct op_def *d)
 {
@@ -54,11 +61,50 @@ static void add_row(const struct op_def *d)
     s->any_flags |= d->flags;
 }
 
+static int fast_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)(*(const struct op_fast *const *)a)->generic;
+    uintptr_t y = (uintptr_t)(*(const struct op_fast *const *)b)->generic;
+    return x < y ? -1 : x > y;
+}
+
 static void build_tables(void)
 {
     for (const struct op_def *const *a = __start_caixa_ops; a < __stop_caixa_ops; a++)
         for (const struct op_def *d = *a; d->fn; d++)
             add_row(d);
+    for (const struct op_fast *const *a = __start_caixa_fastops; a < __stop_caixa_fastops; a++)
+        for (const struct op_fast *f = *a; f->generic; f++) {
+            const struct op_fast **nf = realloc(fasts, (n_fasts + 1) * sizeof(*nf));
+            if (!nf)
+                abort();
+            fasts = nf;
+            fasts[n_fasts++] = f;
+        }
+    if (n_fasts)
+        qsort(fasts, n_fasts, sizeof(*fasts), fast_cmp);
+}
+
+/* The specialised handler for the decoded instruction, if one is registered. */
+static insn_fn pick_fast(const struct insn *in)
+{
+    size_t lo = 0, hi = n_fasts;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if ((uintptr_t)fasts[mid]->generic < (uintptr_t)in->fn)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < n_fasts && fasts[lo]->generic == in->fn; lo++) {
+        const struct op_fast *f = fasts[lo];
+        if (f->opsize && f->opsize != in->opsize)
+            continue;
+        if ((f->form == FAST_REG && in->mod != 3) || (f->form == FAST_MEM && in->mod == 3))
+            continue;
+        return f->fast;
+    }
+    return in->fn;
 }
 
 void cpu_decode_init(void)
@@ -292,14 +338,20 @@ void cpu_decode(struct cpu *cpu, uint64_t ip, struct insn *in)
         cpu_ud(cpu);
     in->fn = d->fn;
     in->len = (uint8_t)f.pos;
+    if (n_fasts)
+        in->fn = pick_fast(in);
     in->last = (fl & OPF_END) != 0;
 }
 
 const char *cpu_insn_name(const struct insn *in)
 {
+    insn_fn fn = in->fn;
+    for (size_t i = 0; i < n_fasts; i++)
+        if (fasts[i]->fast == fn)
+            fn = fasts[i]->generic;
     const struct op_slot *s = &slots[in->op & (N_OPCODES - 1)];
     for (uint32_t i = 0; i < s->n; i++)
-        if (s->defs[i]->fn == in->fn)
+        if (s->defs[i]->fn == fn)
             return s->defs[i]->name;
     return "?";
 }

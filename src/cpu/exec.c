@@ -207,10 +207,14 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
             in->last = 1;
             break;
         }
+        /* A fault here must leave no trace (CR2 included): the
+         * instruction faults for real only if execution reaches it. */
         jmp_buf jb, *outer = cpu->jmp;
+        uint64_t cr2 = cpu->s.cr2;
         cpu->jmp = &jb;
         if (setjmp(jb)) {
             cpu->jmp = outer;
+            cpu->s.cr2 = cr2;
             in->last = 1;
             break;
         }
@@ -406,13 +410,13 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
     struct block *prev = NULL;
     uint32_t prev_epoch = 0;
     for (;;) {
-        if (atomic_load_explicit(&cpu->exit_request, memory_order_relaxed)) {
-            atomic_store(&cpu->exit_request, 0);
-            return CPU_EXIT_REQUEST;
-        }
-        if (atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed)) {
-            atomic_store(&cpu->debug_stop, false);
-            return debug_exit(cpu);
+        /* Requests from other threads: one test in the common case. */
+        if (unlikely(atomic_load_explicit(&cpu->exit_request, memory_order_relaxed) |
+                     atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed))) {
+            if (atomic_exchange(&cpu->exit_request, 0))
+                return CPU_EXIT_REQUEST;
+            if (atomic_exchange(&cpu->debug_stop, false))
+                return debug_exit(cpu);
         }
         if (cpu->insn_count >= limit)
             return CPU_EXIT_BUDGET;
@@ -423,7 +427,7 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         bool shadow = cpu->s.intr_shadow;
         if (shadow)
             cpu->s.intr_shadow = 0;
-        else
+        else if (!cpu->single_step)   /* a debugger's stepi stays put */
             take_interrupt(cpu);
         if (cpu->s.halted)
             return cpu->single_step ? debug_exit(cpu) : CPU_EXIT_HALT;
@@ -447,9 +451,10 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
             cpu->next_rip = (cpu->s.rip + in->len) & ip_mask;
             in->fn(cpu, in);
             cpu->s.rip = cpu->next_rip;
-            cpu->insn_count++;
             in++;
         } while (in < end && !cpu->block_end);
+        /* (A fault unwinds past this: counts are for statistics and budgets.) */
+        cpu->insn_count += (uint64_t)(in - b->insns);
         if (tf && !(cpu->s.intr_shadow & SHADOW_MOVSS)) {
             /* Single-step trap after the instruction (SDM Vol. 3A 17.3.1.4);
              * MOV SS / POP SS delay it by one instruction (6.8.3). */

@@ -186,8 +186,8 @@ static void deliver_prot(struct cpu *cpu, int vec, bool soft, unsigned ext, bool
         }
     }
     stk_commit_sp(cpu, &st);
+    finish(cpu, fl_live, !(type & 1), ip);   /* clears VM before CS and CPL change */
     seg_commit_cs(cpu, csel, cd, dpl);
-    finish(cpu, fl_live, !(type & 1), ip);
 }
 
 /* IA-32e mode: 16-byte gates, 64-bit frames aligned to 16 (SDM Vol. 3A 6.14). */

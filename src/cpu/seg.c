@@ -158,10 +158,10 @@ void seg_commit_cs(struct cpu *cpu, uint16_t sel, uint64_t desc, unsigned cpl)
 {
     desc_set_accessed(cpu, sel, &desc);
     desc_to_cache(desc, (uint16_t)((sel & SEL_MASK) | cpl), &cpu->s.seg[S_CS]);
-    cpu_update_mode(cpu);
-    /* After the mode update: EFLAGS.VM may still be set on the way out of
-     * V86 mode, which would force CPL 3. */
+    /* Callers leaving V86 mode clear EFLAGS.VM first: the mode update
+     * would force CPL 3 (and it picks the TLB set from the CPL). */
     cpu->s.cpl = (uint8_t)cpl;
+    cpu_update_mode(cpu);
 }
 
 void seg_load_real(struct cpu *cpu, int seg, uint16_t sel)

@@ -161,6 +161,38 @@ static uint64_t nan_result(struct fpx *x, const struct ffmt *f, bool na, uint64_
     return (na ? a : b) | f->qbit;
 }
 
+/* With #O or #U unmasked the instruction stops, and #P then says whether
+ * the result rounded to the destination precision with an unbounded
+ * exponent is inexact (SDM Vol. 1 11.5.2.4/5), which the host's
+ * range-limited result cannot tell: the operation is redone in the
+ * extended format, whose exponent range holds every float/double result. */
+static bool unmasked_range(const struct fpx *x, const struct ffmt *f, uint64_t r, unsigned hf)
+{
+    unsigned um = ~(x->mxcsr >> MXCSR_MASK_SHIFT) & (MXCSR_OE | MXCSR_UE);
+    bool tiny = f_denorm(f, r) || (hf & MXCSR_UE);
+    return (hf & MXCSR_OE & um) || (tiny && (um & MXCSR_UE));
+}
+
+static fx80 to_ext(const struct ffmt *f, uint64_t v)
+{
+    struct sf_env t = { SF_RN, 64, 0x3f, 0, false };
+    return f->bits == 32 ? f80_from_f32(&t, (uint32_t)v) : f80_from_f64(&t, v);
+}
+
+static unsigned exact_pe(const struct fpx *x, int k, const struct ffmt *f, uint64_t a, uint64_t b)
+{
+    struct sf_env e = { (uint8_t)fpx_rc(x), (uint8_t)(f->bits == 32 ? 24 : 53), 0x3f, 0, false };
+    fx80 ea = to_ext(f, a), eb = to_ext(f, b);
+    switch (k) {
+    case K_ADD: f80_add(&e, ea, eb); break;
+    case K_SUB: f80_sub(&e, ea, eb); break;
+    case K_MUL: f80_mul(&e, ea, eb); break;
+    case K_DIV: f80_div(&e, ea, eb); break;
+    default: f80_sqrt(&e, eb); break;
+    }
+    return (e.flags & SF_PE) ? MXCSR_PE : 0;
+}
+
 /* Two-operand arithmetic dst k src (sqrt uses src only). */
 static uint64_t fp_arith(struct fpx *x, int k, const struct ffmt *f, uint64_t a, uint64_t b)
 {
@@ -176,6 +208,8 @@ static uint64_t fp_arith(struct fpx *x, int k, const struct ffmt *f, uint64_t a,
     unsigned hf = host_end(x);
     if (hf & (MXCSR_IE | MXCSR_ZE))
         de = 0;  /* #I and #Z take precedence over #D (SDM Vol. 1 11.5.2) */
+    if (unmasked_range(x, f, r, hf))
+        hf = (hf & ~(unsigned)MXCSR_PE) | exact_pe(x, k, f, a, b);
     return post(x, f, r, hf | de);
 }
 
@@ -284,7 +318,14 @@ static uint64_t fp_cvt(struct fpx *x, const struct ffmt *from, uint64_t a)
         volatile float fl = (float)v;
         r = f2u(fl);
     }
-    return post(x, to, r, host_end(x) | de);
+    unsigned hf = host_end(x);
+    if (!up && unmasked_range(x, to, r, hf)) {
+        /* the double rounded to 24 bits, unbounded exponent (see exact_pe) */
+        struct sf_env e = { (uint8_t)fpx_rc(x), 24, 0x3f, 0, false };
+        f80_mul(&e, to_ext(from, a), f80_make(false, F80_BIAS, 1ull << 63));
+        hf = (hf & ~(unsigned)MXCSR_PE) | ((e.flags & SF_PE) ? MXCSR_PE : 0);
+    }
+    return post(x, to, r, hf | de);
 }
 
 /* Integer -> float/double with the MXCSR rounding. */

@@ -238,6 +238,7 @@ void task_switch(struct cpu *cpu, uint16_t sel, uint64_t desc, enum task_reason 
         cpu_update_mode(cpu);
     } else {
         cpu->s.cpl = t.segs[S_CS] & SEL_RPL;
+        cpu_update_mode(cpu);
         task_load_ldt(cpu, t.ldt, ext);
         task_load_seg(cpu, S_CS, t.segs[S_CS], ext);
         task_load_seg(cpu, S_SS, t.segs[S_SS], ext);

@@ -23,11 +23,14 @@ static bool service(struct vm_vcpu *v)
             pthread_cond_broadcast(&vm->cond);
             return false;
         }
-        if (vm->req_reset && v->cpu.index == 0) {
+        /* A paused VM stays still, even with a reset pending: whoever paused
+         * it (the debugger) looks at the vCPUs until it resumes. */
+        bool paused = vm->state == VM_PAUSED;
+        if (!paused && vm->req_reset && v->cpu.index == 0) {
             vm_do_reset_request(v);
             continue;
         }
-        if (vm->state == VM_PAUSED || vm->state == VM_RESETTING || vm->req_reset) {
+        if (paused || vm->state == VM_RESETTING || vm->req_reset) {
             v->parked = true;
             pthread_cond_broadcast(&vm->cond);
             pthread_cond_wait(&vm->cond, &vm->lock);

@@ -326,13 +326,12 @@ void vm_do_reset_request(struct vm_vcpu *self)
         return;
     }
     log_info("%s: resetting the machine", vm->reset_reason);
-    enum vm_state prev = vm->state;
-    vm->state = VM_RESETTING;
+    vm->state = VM_RESETTING; /* from RUNNING: a paused VM does not get here */
     vm_kick_all(vm);
     while (!all_parked(vm, self))
         pthread_cond_wait(&vm->cond, &vm->lock);
     vm_machine_reset(vm);
-    vm->state = prev == VM_RESETTING ? VM_RUNNING : prev;
+    vm->state = VM_RUNNING;
     pthread_cond_broadcast(&vm->cond);
 }
 

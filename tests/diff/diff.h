@@ -17,9 +17,9 @@
 /* --- the shared region -------------------------------------------------- */
 #define REGION_SIZE 0x200000u          /* one 2 MiB page on the guest side */
 #define CODE_OFF 0x0000u               /* host prologue, instruction, epilogue */
-#define SAVE_OFF 0x0f00u               /* host: saved rsp during compat-mode runs */
+#define SAVE_OFF 0x0f00u               /* host: saved rsp (compat and stack runs) */
 #define WIN_OFF 0x10000u               /* the memory window both sides compare */
-#define WIN_SIZE 4096u
+#define WIN_SIZE 8192u                 /* two pages: operands may straddle them */
 #define LOWSTACK_OFF 0x30000u          /* host: stack top used in compat mode */
 
 /* EFLAGS bits that instructions under test may define. */
@@ -85,7 +85,7 @@ enum rm_kind { RM_ANY, RM_REG, RM_MEM };
 #define S_SSE (1u << 17)      /* xmm registers and MXCSR compared */
 #define S_MEMRBX (1u << 18)   /* rbx -> 16-aligned window operand */
 #define S_LEA (1u << 19)      /* random addressing form, no memory access */
-#define S_FREE20 (1u << 20)
+#define S_STACK (1u << 20)    /* uses the stack: rsp -> window, compared */
 #define S_REX_NOW (1u << 21)  /* never add REX (AH..BH byte registers matter) */
 #define S_BCDIMM (1u << 22)   /* AAM/AAD: imm8 base, mostly 10 */
 #define S_NOREPEAT (1u << 23) /* string op without REP: count irrelevant */
@@ -95,8 +95,13 @@ enum rm_kind { RM_ANY, RM_REG, RM_MEM };
 #define S_FPU_CW (1u << 27)   /* x87 snippet starts with FLDCW [rbx+0x70] */
 /* CPUID feature the form needs (bits 28-31): the form runs only when both
  * the host and caixa report it. */
-#define S_FEAT_SHIFT 28
-#define FEAT(n) ((uint32_t)(n) << S_FEAT_SHIFT)
+#define S_FEAT_SHIFT 48
+#define FEAT(n) ((uint64_t)(n) << S_FEAT_SHIFT)
+/* more special handling */
+#define S_RETADDR (1ull << 32)  /* [rsp] holds the address after the instruction (RET) */
+#define S_POPF (1ull << 33)     /* [rsp] holds a harmless EFLAGS image (POPF) */
+#define S_CALLREG (1ull << 34)  /* rax holds the address after the instruction (CALL r) */
+#define S_ENTER (1ull << 35)    /* ENTER: imm16 frame size, small nesting level */
 enum feature { F_NONE, F_POPCNT, F_LZCNT, F_BMI1, F_MOVBE, F_ADX, F_LAHF64, F_CX16, F_SSE3, F_SSSE3, F_NFEAT };
 extern const char *const feature_names[F_NFEAT];
 /* Feature bits from CPUID (diff_cpuid.c): bit n set = feature n reported. */
@@ -114,7 +119,7 @@ struct form {
     uint8_t rmk;      /* enum rm_kind */
     uint16_t implicit; /* registers the instruction uses implicitly (bit per reg) */
     uint32_t undef;   /* EFLAGS bits the SDM leaves undefined */
-    uint32_t sp;      /* S_* */
+    uint64_t sp;      /* S_* */
     const char *raw;  /* fixed bytes in hex (raw forms; no encoder) */
 };
 
@@ -159,5 +164,8 @@ void guest_cpuid(uint32_t leaf, uint32_t sub, uint32_t out[4]);
  * same on host and guest). */
 uint64_t host_region(void);
 uint64_t host_insn_addr(bool compat);
+/* True when the host's GS base is 0, so a GS override means the same as
+ * none on both sides (64-bit mode). */
+bool host_gs_zero(void);
 
 #endif

@@ -185,6 +185,38 @@ const struct form diff_forms[] = {
     F("movsxd", MAP_1, 0x63, EXT_R, 0, SZ_DQ, I_NONE, RM_ANY, 0, 0, 0),
     F("lea", MAP_1, 0x8d, EXT_R, 0, SZ_WDQ, I_NONE, RM_MEM, 0, 0, S_LEA),
 
+    /* branches: taken or not, both end at the same place; the skipped
+     * MOV AL,1 shows which way they went. Raw S_CC rows: opc = index of the
+     * byte that gets the condition code added. */
+    { "j", MAP_1, 0, EXT_NONE, 0, SZ_B, I_NONE, RM_ANY, AX, 0, S_CC, "70 02 b0 01" },
+    { "j(rel32)", MAP_1, 1, EXT_NONE, 0, SZ_B, I_NONE, RM_ANY, AX, 0, S_CC, "0f 80 02 00 00 00 b0 01" },
+    RAW("loop", "e2 02 b0 01", SZ_Q, AX | CX, 0, 0), RAW("loope", "e1 02 b0 01", SZ_Q, AX | CX, 0, 0),
+    RAW("loopne", "e0 02 b0 01", SZ_Q, AX | CX, 0, 0), RAW("jrcxz", "e3 02 b0 01", SZ_Q, AX | CX, 0, 0),
+    RAW("jecxz", "67 e3 02 b0 01", SZ_Q, AX | CX, 0, 0), RAW("loop a32", "67 e2 02 b0 01", SZ_Q, AX | CX, 0, 0),
+    RAW("jmp rel8", "eb 02 b0 01", SZ_Q, AX, 0, 0), RAW("jmp rel32", "e9 02 00 00 00 b0 01", SZ_Q, AX, 0, 0),
+    RAW("xlat", "d7", SZ_B, AX | BX, 0, S_MEMRBX), RAW("xlat rex.w", "48 d7", SZ_B, AX | BX, 0, S_MEMRBX),
+    RAW("nop", "90", SZ_Q, 0, 0, 0), RAW("nopl", "0f 1f 44 00 00", SZ_Q, 0, 0, 0), RAW("pause", "f3 90", SZ_Q, 0, 0, 0),
+    RAW("movnti", "0f c3 03", SZ_D, BX, 0, S_MEMRBX), RAW("movnti q", "48 0f c3 03", SZ_Q, BX, 0, S_MEMRBX),
+    RAW("lfence", "0f ae e8", SZ_Q, 0, 0, 0), RAW("mfence", "0f ae f0", SZ_Q, 0, 0, 0),
+    RAW("sfence", "0f ae f8", SZ_Q, 0, 0, 0), RAW("prefetcht0", "0f 18 0b", SZ_Q, BX, 0, S_MEMRBX),
+    RAW("clflush", "0f ae 3b", SZ_Q, BX, 0, S_MEMRBX),
+
+    /* stack: rsp points into the window on both sides and is compared */
+    F("push", MAP_1, 0x50, EXT_OPREG, 0, SZ_W | SZ_Q, I_NONE, RM_REG, 0, 0, S_STACK),
+    F("pop", MAP_1, 0x58, EXT_OPREG, 0, SZ_W | SZ_Q, I_NONE, RM_REG, 0, 0, S_STACK),
+    F("push", MAP_1, 0x6a, EXT_NONE, 0, SZ_W | SZ_Q, I_8, RM_ANY, 0, 0, S_STACK),
+    F("push", MAP_1, 0x68, EXT_NONE, 0, SZ_W | SZ_Q, I_Z, RM_ANY, 0, 0, S_STACK),
+    F("push", MAP_1, 0xff, 6, 0, SZ_W | SZ_Q, I_NONE, RM_ANY, 0, 0, S_STACK),
+    F("pop", MAP_1, 0x8f, 0, 0, SZ_W | SZ_Q, I_NONE, RM_ANY, 0, 0, S_STACK),
+    RAW("pushfq", "9c", SZ_Q, 0, 0, S_STACK), RAW("pushf16", "66 9c", SZ_W, 0, 0, S_STACK),
+    RAW("popfq", "9d", SZ_Q, 0, 0, S_STACK | S_POPF),
+    { "enter", MAP_1, 0, EXT_NONE, 0, SZ_Q, I_NONE, RM_ANY, RB(5), 0, S_STACK | S_ENTER, "c8" },
+    { "enter16", MAP_1, 0, EXT_NONE, 0, SZ_W, I_NONE, RM_ANY, RB(5), 0, S_STACK | S_ENTER, "66 c8" },
+    RAW("leave", "c9", SZ_Q, RB(5), 0, S_STACK), RAW("leave16", "66 c9", SZ_W, RB(5), 0, S_STACK),
+    RAW("call rel32", "e8 00 00 00 00", SZ_Q, 0, 0, S_STACK),
+    RAW("call rax", "ff d0", SZ_Q, AX, 0, S_STACK | S_CALLREG),
+    RAW("ret", "c3", SZ_Q, 0, 0, S_STACK | S_RETADDR), RAW("ret imm16", "c2 10 00", SZ_Q, 0, 0, S_STACK | S_RETADDR),
+
     /* string ops */
     STR4("movs", "", "a4", "a5", SIMPL, 0), STR4("rep movs", "f3 ", "a4", "a5", SIMPL, 0),
     STR4("stos", "", "aa", "ab", SIMPL, 0), STR4("rep stos", "f3 ", "aa", "ab", SIMPL, 0),

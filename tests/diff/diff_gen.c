@@ -10,11 +10,13 @@
 
 /* Window layout (offsets in the window) */
 #define MEMOP_LO 0x400u    /* ModRM memory operands land in [MEMOP_LO, MEMOP_LO + 0x400) */
-#define STR_SRC 0x200u     /* string source area (DF=0 start) */
-#define STR_DST 0x800u
+#define PAGE_EDGE 0x1000u  /* ... or straddle the window's page boundary */
+#define STR_SRC 0x1200u    /* string source area (DF=0 start) */
+#define STR_DST 0xe00u     /* destination: crosses the page boundary */
 #define STR_SPAN 0x400u    /* room for 40 qwords and the random start */
 #define X87_OFF 0x300u     /* x87 operand block */
-#define SSE_OFF 0xe00u     /* SSE memory operand (16-byte aligned) */
+#define SSE_OFF 0x1e00u    /* SSE memory operand (16-byte aligned) */
+#define STACK_OFF 0xf00u   /* stack forms: rsp lands in [STACK_OFF, STACK_OFF + 0x200) */
 
 /* ModRM/REX (SDM Vol. 2 2.1.5, 2.2.1) */
 #define REX 0x40
@@ -135,7 +137,7 @@ static void gen_f80(struct rng *r, uint8_t out[10])
     memcpy(out + 8, &se, 2);
 }
 
-static void gen_xmm(struct rng *r, uint32_t sp, uint8_t out[16])
+static void gen_xmm(struct rng *r, uint64_t sp, uint8_t out[16])
 {
     for (unsigned i = 0; i < 16;) {
         if (sp & S_SSE_PS) {
@@ -315,7 +317,8 @@ static void gen_encoded(struct tcase *tc, const struct form *f, unsigned opsize,
         tc->in.regs[i] = gen_reg(r, opsize);
     int8_t disp = 0;
     if (tc->has_mem) {
-        uint64_t ea = win_addr(MEMOP_LO + rng_below(r, 0x400));
+        uint64_t ea = rng_below(r, 4) ? win_addr(MEMOP_LO + rng_below(r, 0x400))
+                                      : win_addr(PAGE_EDGE - 1 - rng_below(r, 16));
         if ((f->sp & S_CX8) && opsize == 8)
             ea &= ~15ull;   /* CMPXCHG16B needs 16-byte alignment (else #GP) */
         disp = (int8_t)(rng_below(r, 128) - 64);
@@ -326,9 +329,15 @@ static void gen_encoded(struct tcase *tc, const struct form *f, unsigned opsize,
             win_put(tc, ea + 8, rng_next(r), 8);
     }
 
-    /* prefixes and REX */
+    /* prefixes and REX; segment overrides: CS/SS/DS/ES are flat on both
+     * sides (CS is not writable in 32-bit code: #GP), GS has base 0 */
     if ((f->sp & S_LOCK) && tc->has_mem && rng_below(r, 2))
         put(&e, 0xf0);
+    if (tc->has_mem && rng_below(r, 4) == 0) {
+        static const uint8_t segpfx[5] = { 0x26, 0x2e, 0x36, 0x3e, 0x65 };
+        unsigned n = !tc->compat && host_gs_zero() ? 5 : 4;
+        put(&e, segpfx[rng_below(r, n)]);
+    }
     if (opsize == 2)
         put(&e, 0x66);
     if (f->pfx)
@@ -537,10 +546,18 @@ static void gen_raw(struct tcase *tc, const struct form *f, struct rng *r)
             put(&e, 0x70);
         }
     }
+    if (f->sp & S_CC) {
+        tc->cc = (uint8_t)rng_below(r, 16);
+        tc->code[f->opc] = (uint8_t)(tc->code[f->opc] + tc->cc);
+    }
     if (f->imm == I_8)
         put(&e, rng_below(r, 256));
     if (f->sp & S_BCDIMM)
         put(&e, rng_below(r, 4) ? 10 : rng_below(r, 256));
+    if (f->sp & S_ENTER) {
+        put_n(&e, rng_below(r, 4) ? 8 * rng_below(r, 8) : rng_below(r, 0x100), 2);
+        put(&e, rng_below(r, 4) ? rng_below(r, 4) : rng_below(r, 256));
+    }
     tc->len = e.n;
     tc->used = f->implicit;
     if (f->sp & S_STR)
@@ -577,6 +594,29 @@ static void gen_raw(struct tcase *tc, const struct form *f, struct rng *r)
     }
 }
 
+/* Stack forms: rsp (and rbp for ENTER/LEAVE) point into the window; RET
+ * and CALL r get a return/target address that continues at the next
+ * instruction, POPF a flags image without TF/AC. */
+static void gen_stack(struct tcase *tc, const struct form *f, struct rng *r)
+{
+    uint64_t *regs = tc->in.regs;
+    uint64_t next = host_insn_addr(false) + tc->len;
+    uint64_t sp = win_addr(STACK_OFF + 8 * rng_below(r, 0x40));
+    if (rng_below(r, 8) == 0)
+        sp += rng_below(r, 8);   /* misaligned stacks work too */
+    regs[4] = sp;
+    if (f->sp & S_RETADDR)
+        win_put(tc, sp, next, 8);
+    if (f->sp & S_CALLREG)
+        regs[0] = next;
+    if (f->sp & S_POPF)
+        win_put(tc, sp, (rng_next(r) & (DF_ARITH | DF_DF)) | 0x202, 8);
+    /* ENTER's nesting level copies frame pointers from [rbp - 8i]; LEAVE
+     * loads rsp from rbp */
+    regs[5] = win_addr(STACK_OFF + 0x100 + 8 * rng_below(r, 0x20));
+    tc->used |= RB(4) | RB(5);
+}
+
 void gen_case(struct tcase *tc, const struct form *f, unsigned opsize, struct rng *r, bool allow_compat)
 {
     memset(tc, 0, sizeof(*tc));
@@ -602,10 +642,14 @@ void gen_case(struct tcase *tc, const struct form *f, unsigned opsize, struct rn
     }
     tc->compat = (f->sp & S_COMPAT) ||
                  (allow_compat && !f->raw && opsize != 8 && rng_below(r, 8) == 0);
+    if (f->sp & S_STACK)
+        tc->compat = false;
     if (f->raw)
         gen_raw(tc, f, r);
     else
         gen_encoded(tc, f, opsize, r);
+    if (f->sp & S_STACK)
+        gen_stack(tc, f, r);
 }
 
 uint32_t case_undef_flags(const struct tcase *tc)

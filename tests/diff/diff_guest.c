@@ -172,7 +172,8 @@ void guest_run(const struct tcase *tc, struct dresult *out)
     cpu_invalidate_code_page(&cpu, G_REGION_PHYS + WIN_OFF);
 
     memcpy(s->regs, tc->in.regs, sizeof(s->regs));
-    s->regs[R_SP] = G_STACK_TOP;
+    if (!(tc->f->sp & S_STACK))
+        s->regs[R_SP] = G_STACK_TOP;
     s->seg[S_CS].sel = tc->compat ? SEL_CODE32 : SEL_CODE64;
     s->seg[S_CS].base = 0;
     s->seg[S_CS].limit = 0xffffffffu;
@@ -184,7 +185,8 @@ void guest_run(const struct tcase *tc, struct dresult *out)
     cpu.exc_vec = -1;
     cpu.delivering = -1;
     cpu_update_mode(&cpu);
-    cpu_set_rflags(&cpu, tc->in.rflags & (DF_ARITH | DF_DF));
+    /* IF as the host's user mode has it (PUSHF shows it); nothing interrupts */
+    cpu_set_rflags(&cpu, (tc->in.rflags & (DF_ARITH | DF_DF)) | FL_IF);
     memcpy(s->fpu.xmm, tc->in.xmm, sizeof(s->fpu.xmm));
     s->fpu.mxcsr = tc->in.mxcsr;
 

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <asm/prctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <ucontext.h>
 
 #include "diff.h"
@@ -31,6 +34,12 @@ static uint8_t *region;
 static sigjmp_buf fault_jb;
 static volatile sig_atomic_t fault_vec;
 static uint8_t altstack[1 << 16];
+
+bool host_gs_zero(void)
+{
+    unsigned long base = 1;
+    return syscall(SYS_arch_prctl, ARCH_GET_GS, &base) == 0 && base == 0;
+}
 
 uint64_t host_region(void)
 {
@@ -70,7 +79,7 @@ static void mem_rdi(struct emit *e, bool w, unsigned pfx, const uint8_t *op, uns
 
 #define OFF(f) ((uint32_t)offsetof(struct dstate, f))
 
-static void emit_prologue(struct emit *e, bool compat)
+static void emit_prologue(struct emit *e, bool compat, bool stack)
 {
     static const uint8_t mov_load[] = { 0x8b }, movdqu_load[] = { 0x0f, 0x6f };
     static const uint8_t ldmxcsr[] = { 0x0f, 0xae }, push_m[] = { 0xff };
@@ -89,6 +98,11 @@ static void emit_prologue(struct emit *e, bool compat)
     for (unsigned r = 0; r < 16; r++)
         if (r != 4 && r != 7)
             mem_rdi(e, true, 0, mov_load, 1, r, OFF(regs) + 8 * r);
+    if (stack) {
+        /* mov [save], rsp ; mov rsp, [rdi + regs[4]] */
+        e8(e, 0x48); e8(e, 0x89); e8(e, 0x24); e8(e, 0x25); e32(e, (uint32_t)(uintptr_t)(region + SAVE_OFF));
+        mem_rdi(e, true, 0, mov_load, 1, 4, OFF(regs) + 8 * 4);
+    }
     mem_rdi(e, true, 0, mov_load, 1, 7, OFF(regs) + 8 * 7);
     uint64_t here, target = (uint64_t)(uintptr_t)region + TEST_OFF;
     if (!compat) {
@@ -111,7 +125,7 @@ static void emit_prologue(struct emit *e, bool compat)
     e8(e, 0x48); e8(e, 0xcb);
 }
 
-static void emit_epilogue(struct emit *e, bool compat)
+static void emit_epilogue(struct emit *e, bool compat, bool stack)
 {
     static const uint8_t mov_store[] = { 0x89 }, movdqu_store[] = { 0x0f, 0x7f };
     static const uint8_t mxcsr_op[] = { 0x0f, 0xae }, pop_m[] = { 0x8f }, fnstsw[] = { 0xdd };
@@ -125,6 +139,11 @@ static void emit_epilogue(struct emit *e, bool compat)
         /* lab64: mov rsp, [save] */
         e8(e, 0x48); e8(e, 0x8b); e8(e, 0x24); e8(e, 0x25);
         e32(e, (uint32_t)(uintptr_t)(region + SAVE_OFF));
+    }
+    if (stack) {
+        /* mov [save+16], rsp ; mov rsp, [save] */
+        e8(e, 0x48); e8(e, 0x89); e8(e, 0x24); e8(e, 0x25); e32(e, (uint32_t)(uintptr_t)(region + SAVE_OFF + 16));
+        e8(e, 0x48); e8(e, 0x8b); e8(e, 0x24); e8(e, 0x25); e32(e, (uint32_t)(uintptr_t)(region + SAVE_OFF));
     }
     e8(e, 0x57);                                   /* push rdi (test value) */
     e8(e, 0x48); e8(e, 0x8b); e8(e, 0x7c); e8(e, 0x24); e8(e, 0x08); /* mov rdi, [rsp+8] */
@@ -198,11 +217,12 @@ typedef void (*host_fn)(struct dstate *);
 void host_run(const struct tcase *tc, struct dresult *out)
 {
     struct emit e = { region + CODE_OFF };
-    emit_prologue(&e, tc->compat);
+    bool stack = (tc->f->sp & S_STACK) != 0;
+    emit_prologue(&e, tc->compat, stack);
     e.p = region + TEST_OFF;
     memcpy(e.p, tc->code, tc->len);
     e.p += tc->len;
-    emit_epilogue(&e, tc->compat);
+    emit_epilogue(&e, tc->compat, stack);
     memcpy(region + WIN_OFF, tc->win, WIN_SIZE);
 
     out->st = tc->in;
@@ -220,5 +240,7 @@ void host_run(const struct tcase *tc, struct dresult *out)
          * x87/SSE state the C code expects. */
         __asm__ volatile("fninit\n\tldmxcsr %0" : : "m"(out->st.mxcsr_default));
     }
+    if (stack && out->fault < 0)
+        memcpy(&out->st.regs[4], region + SAVE_OFF + 16, 8);
     memcpy(out->win, region + WIN_OFF, WIN_SIZE);
 }

@@ -86,7 +86,7 @@ static enum verdict compare(const struct tcase *tc, const struct dresult *h, con
 
     uint64_t rmask = tc->compat ? 0xffffffffull : ~0ull;
     for (int r = 0; r < 16; r++) {
-        if (r == 4 || ((tc->skip_regs >> r) & 1))
+        if ((r == 4 && !(f->sp & S_STACK)) || ((tc->skip_regs >> r) & 1))
             continue;
         uint64_t hv = h->st.regs[r] & rmask, gv = g->st.regs[r] & rmask;
         if (hv != gv)
@@ -134,7 +134,7 @@ static void describe_inputs(const struct tcase *tc, char *buf, size_t n)
 {
     size_t k = 0;
     for (int r = 0; r < 16; r++)
-        if ((tc->used >> r) & 1 && r != 4)
+        if ((tc->used >> r) & 1 && (r != 4 || (tc->f->sp & S_STACK)))
             k = cat(buf, n, k, "%s=%#" PRIx64 " ", reg64[r], tc->in.regs[r]);
     k = cat(buf, n, k, "flags=%#" PRIx64, tc->in.rflags & (DF_ARITH | DF_DF));
     if (tc->f->sp & S_CL)
@@ -177,7 +177,7 @@ static void dump_case(const struct tcase *tc, const struct dresult *h, const str
     if (h->fault >= 0)
         printf(" fault %d", h->fault);
     for (int r = 0; r < 16; r++)
-        if (r != 4 && h->st.regs[r] != tc->in.regs[r])
+        if ((r != 4 || (tc->f->sp & S_STACK)) && h->st.regs[r] != tc->in.regs[r])
             printf(" %s=%#" PRIx64, reg64[r], h->st.regs[r]);
     printf(" flags=%#" PRIx64, h->st.rflags & (DF_ARITH | DF_DF));
     unsigned nb = 0;

@@ -252,6 +252,7 @@ static void setup_mode(struct cpu *cpu, uint8_t sel)
 static physmem fz_pm;
 static struct cpu fz_cpu;
 static bool fz_ready;
+static bool fz_verbose;   /* standalone -v: print how each run ended */
 
 static void run_one(const uint8_t *data, size_t size)
 {
@@ -271,7 +272,11 @@ static void run_one(const uint8_t *data, size_t size)
     memset(fz_pm.ram + CODE_BASE + n, 0xf4, CODE_MAX - n);
     cpu_reset(&fz_cpu);
     setup_mode(&fz_cpu, data[0]);
-    (void)cpu_run(&fz_cpu, BUDGET);
+    enum cpu_exit why = cpu_run(&fz_cpu, BUDGET);
+    if (fz_verbose)
+        printf("mode %u: exit %d after %llu insns at %04x:%#llx (cpu mode %#x, cpl %u)\n", data[0] % FZ_NMODES,
+               (int)why, (unsigned long long)fz_cpu.insn_count, fz_cpu.s.seg[S_CS].sel,
+               (unsigned long long)fz_cpu.s.rip, fz_cpu.mode, fz_cpu.s.cpl);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -364,8 +369,10 @@ int main(int argc, char **argv)
             seed = strtoull(argv[++i], NULL, 0);
         else if (!strncmp(argv[i], "-seed=", 6))
             seed = strtoull(argv[i] + 6, NULL, 0);
+        else if (!strcmp(argv[i], "-v"))
+            fz_verbose = true;
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: fuzz_decode [-n N] [-seed S] [FILE|DIR]...\n");
+            fprintf(stderr, "usage: fuzz_decode [-v] [-n N] [-seed S] [FILE|DIR]...\n");
             return 2;
         } else {
             rc |= run_path(argv[i]);

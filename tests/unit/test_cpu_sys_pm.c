@@ -381,6 +381,27 @@ static void test_task_gate_int(void **st)
     th_destroy(&t);
 }
 
+static void test_task_jmp_trap(void **st)
+{
+    (void)st;
+    struct th t;
+    sys_pm32_init(&t);
+    setup_task2(&t);
+    sys_put16(&t, SYS_TSS2 + 0x64, 1);  /* T: debug trap on entry */
+    static const uint8_t jmp_tss2[] = { 0xea, 0, 0, 0, 0, 0x50, 0 };   /* jmp 0x50:0 */
+    sys_run(&t, jmp_tss2, sizeof(jmp_tss2));
+    assert_int_equal(sys_vec(&t), EXC_DB);
+    assert_int_equal(t.cpu.s.seg[S_TR].sel, SEL_TSS2);
+    assert_int_equal(t.cpu.s.regs[R_SP], 0x6000 - 12);       /* the new task's stack */
+    assert_int_equal(sys_stk(&t, 0, 4), 0x5100);             /* before its first instruction */
+    assert_true(t.cpu.s.dr[6] & (1u << 15));                 /* DR6.BT */
+    /* JMP: the old TSS is no longer busy, no back link, NT clear */
+    assert_int_equal(th_peek(&t, SYS_GDT + SEL_TSS + 5, 1) & 0xf, ST_TSS32);
+    assert_int_equal(th_peek(&t, SYS_TSS2, 2), 0);
+    assert_false(sys_stk(&t, 2, 4) & FL_NT);
+    th_destroy(&t);
+}
+
 static void test_task_busy(void **st)
 {
     (void)st;
@@ -500,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_call_gate),
         cmocka_unit_test(test_task_call_iret),
         cmocka_unit_test(test_task_gate_int),
+        cmocka_unit_test(test_task_jmp_trap),
         cmocka_unit_test(test_task_busy),
         cmocka_unit_test(test_io_bitmap),
         cmocka_unit_test(test_v86_int_iopl),

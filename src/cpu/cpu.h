@@ -10,6 +10,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct physmem;
@@ -132,6 +133,9 @@ struct cpu_bus {
     int (*intr_ack)(void *opaque);
     /* Virtual time in ns, for the TSC. */
     uint64_t (*clock_ns)(void *opaque);
+    /* FERR#: an unmasked x87 error at a waiting instruction with CR0.NE=0
+     * (SDM Vol. 1 8.7). May be NULL. */
+    void (*ferr)(void *opaque);
 };
 
 /* Why cpu_run() returned. */

@@ -12,9 +12,23 @@ void fpu_check_x87(struct cpu *cpu, bool waiting)
 {
     if (cpu->s.cr0 & (CR0_EM | CR0_TS))
         cpu_raise(cpu, EXC_NM, 0);
-    /* CR0.NE=0 would signal FERR#/IRQ13 instead: not modelled. */
-    if (waiting && (cpu->s.fpu.fsw & FSW_ES) && (cpu->s.cr0 & CR0_NE))
+    if (waiting)
+        fpu_pending_error(cpu);
+}
+
+/* A pending unmasked x87 error at a waiting instruction: #MF with CR0.NE=1;
+ * with NE=0 the PC way, FERR# to the chipset (IRQ 13), and the instruction
+ * goes on as with IGNNE# asserted (SDM Vol. 1 8.7, D.2.1). */
+void fpu_pending_error(struct cpu *cpu)
+{
+    if (!(cpu->s.fpu.fsw & FSW_ES))
+        return;
+    if (cpu->s.cr0 & CR0_NE)
         cpu_raise(cpu, EXC_MF, 0);
+    if (cpu->bus.ferr) {
+        cpu->bus.ferr(cpu->bus.opaque);
+        cpu->block_end = true;   /* let IRQ 13 in promptly */
+    }
 }
 
 void fpu_check_mmx(struct cpu *cpu)
@@ -23,8 +37,7 @@ void fpu_check_mmx(struct cpu *cpu)
         cpu_ud(cpu);
     if (cpu->s.cr0 & CR0_TS)
         cpu_raise(cpu, EXC_NM, 0);
-    if ((cpu->s.fpu.fsw & FSW_ES) && (cpu->s.cr0 & CR0_NE))
-        cpu_raise(cpu, EXC_MF, 0);
+    fpu_pending_error(cpu);
 }
 
 void fpu_mmx_state(struct cpu *cpu)
@@ -950,8 +963,7 @@ static void op_fwait(struct cpu *cpu, const struct insn *in)
     (void)in;
     if ((cpu->s.cr0 & (CR0_MP | CR0_TS)) == (CR0_MP | CR0_TS))
         cpu_raise(cpu, EXC_NM, 0);
-    if ((cpu->s.fpu.fsw & FSW_ES) && (cpu->s.cr0 & CR0_NE))
-        cpu_raise(cpu, EXC_MF, 0);
+    fpu_pending_error(cpu);
 }
 
 #define ESC_ROW(b) { OP1 | (b), -1, -1, PFX_ANY, OPF_MODRM, op_esc, "fpu" }

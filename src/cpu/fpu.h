@@ -48,6 +48,7 @@
 /* --- availability ---------------------------------------------------------- */
 /* x87 ESC instruction: #NM if CR0.EM or CR0.TS (SDM Vol. 3A 2.5, table 2-2);
  * waiting ones then take a pending unmasked exception as #MF. */
+void fpu_pending_error(struct cpu *cpu);
 void fpu_check_x87(struct cpu *cpu, bool waiting);
 /* MMX instruction: #UD if EM, #NM if TS, #MF if pending (fpu_check_mmx);
  * then enters MMX state: TOP = 0, all registers valid (fpu_mmx_state). */

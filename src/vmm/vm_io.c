@@ -43,6 +43,16 @@ static uint64_t bus_clock_ns(void *opaque)
     return vclock_now(vm->clock);
 }
 
+/* FERR#: the chipset latches it onto IRQ 13 (the "coproc" device's port
+ * 0xF0 releases it). */
+static void bus_ferr(void *opaque)
+{
+    struct vm *vm = opaque;
+    pthread_mutex_lock(&vm->lock);
+    vm_set_irq(vm, 13, 1);
+    pthread_mutex_unlock(&vm->lock);
+}
+
 struct cpu_bus vm_cpu_bus(struct vm *vm)
 {
     return (struct cpu_bus){
@@ -51,6 +61,7 @@ struct cpu_bus vm_cpu_bus(struct vm *vm)
         .io_out = bus_io_out,
         .intr_ack = bus_intr_ack,
         .clock_ns = bus_clock_ns,
+        .ferr = bus_ferr,
     };
 }
 

@@ -197,6 +197,26 @@ static void test_fault_mid_rep(void **st)
     th_destroy(&t);
 }
 
+/* With TF set a REP traps (#DB) after each iteration, on itself. */
+static void test_rep_single_step(void **st)
+{
+    (void)st;
+    static const uint8_t rep_stosb[] = { 0xf3, 0xaa }; /* rep stosb */
+    struct th t;
+    th_init(&t, TH_PM32);
+    t.cpu.s.regs[R_DI] = 0x10000;
+    t.cpu.s.regs[R_CX] = 5;
+    t.cpu.s.regs[R_AX] = 0x66;
+    cpu_set_rflags(&t.cpu, FL_1 | FL_TF);
+    th_run(&t, rep_stosb, sizeof(rep_stosb));
+    assert_int_equal(th_vector(&t), EXC_DB);
+    assert_int_equal(th_reg(&t, R_CX), 4);
+    assert_int_equal(th_reg(&t, R_DI), 0x10001);
+    assert_int_equal(th_peek(&t, th_reg(&t, R_SP), 4), TH_CODE); /* EIP of the REP itself */
+    assert_int_equal(th_peek(&t, 0x10000, 2), 0x66);
+    th_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,7 +224,7 @@ int main(void)
         cmocka_unit_test(test_repe_cmps),   cmocka_unit_test(test_repne_scas),
         cmocka_unit_test(test_lods_a32),    cmocka_unit_test(test_long_rep),
         cmocka_unit_test(test_outs_ins),    cmocka_unit_test(test_rep_zero_count),
-        cmocka_unit_test(test_fault_mid_rep),
+        cmocka_unit_test(test_fault_mid_rep), cmocka_unit_test(test_rep_single_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

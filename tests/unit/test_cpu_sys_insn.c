@@ -161,6 +161,73 @@ static const uint8_t lm_rdtscp_cr8[] = {
     0x44, 0x0f, 0x20, 0xc7,                     /* mov rdi, cr8 */
 };
 
+/* 32-bit */
+static const uint8_t bound_br[] = {
+    0xc7, 0x05, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,/* mov dword [0x10000], 0 */
+    0xc7, 0x05, 0x04, 0x00, 0x01, 0x00, 0x0a, 0x00, 0x00, 0x00,/* mov dword [0x10004], 10 */
+    0xb8, 0x0a, 0x00, 0x00, 0x00,               /* mov eax, 10 */
+    0x62, 0x05, 0x00, 0x00, 0x01, 0x00,         /* bound eax, [0x10000] */
+    0xb8, 0x0b, 0x00, 0x00, 0x00,               /* mov eax, 11 */
+    0x62, 0x05, 0x00, 0x00, 0x01, 0x00,         /* bound eax, [0x10000] */
+};
+/* 32-bit */
+static const uint8_t into_of[] = {
+    0xb0, 0x7f,                                 /* mov al, 0x7f */
+    0x04, 0x01,                                 /* add al, 1 */
+    0xce,                                       /* into */
+};
+
+/* 32-bit */
+static const uint8_t sysenter32[] = {
+    0xb9, 0x74, 0x01, 0x00, 0x00,               /* mov ecx, 0x174 */
+    0xb8, 0x08, 0x00, 0x00, 0x00,               /* mov eax, 0x08 */
+    0x31, 0xd2,                                 /* xor edx, edx */
+    0x0f, 0x30,                                 /* wrmsr */
+    0xb9, 0x75, 0x01, 0x00, 0x00,               /* mov ecx, 0x175 */
+    0xb8, 0x00, 0x90, 0x00, 0x00,               /* mov eax, 0x9000 */
+    0x0f, 0x30,                                 /* wrmsr */
+    0xb9, 0x76, 0x01, 0x00, 0x00,               /* mov ecx, 0x176 */
+    0xb8, 0x00, 0x50, 0x00, 0x00,               /* mov eax, 0x5000 */
+    0x0f, 0x30,                                 /* wrmsr */
+    0x6a, 0x23,                                 /* push 0x23 */
+    0x68, 0x00, 0x70, 0x00, 0x00,               /* push 0x7000 */
+    0x68, 0x02, 0x02, 0x00, 0x00,               /* push 0x202 */
+    0x6a, 0x1b,                                 /* push 0x1b */
+    0x68, 0x3a, 0x10, 0x00, 0x00,               /* push ring3 */
+    0xcf,                                       /* iretd */
+    /* ring3: */
+    0xb9, 0xf0, 0x6f, 0x00, 0x00,               /* mov ecx, 0x6ff0 */
+    0xba, 0x46, 0x10, 0x00, 0x00,               /* mov edx, back */
+    0x0f, 0x34,                                 /* sysenter */
+    /* back: */
+    0xbb, 0x77, 0x00, 0x00, 0x00,               /* mov ebx, 0x77 */
+};
+/* 32-bit */
+static const uint8_t sysexit_target[] = {
+    0xf4,                                       /* hlt */
+    0x0f, 0x35,                                 /* sysexit */
+};
+/* 32-bit */
+static const uint8_t sreg_ops[] = {
+    0x1e,                                       /* push ds */
+    0x06,                                       /* push es */
+    0x0f, 0xa0,                                 /* push fs */
+    0x0f, 0xa8,                                 /* push gs */
+    0xc7, 0x05, 0x00, 0x00, 0x01, 0x00, 0x78, 0x56, 0x34, 0x12,/* mov dword [0x10000], 0x12345678 */
+    0x66, 0xc7, 0x05, 0x04, 0x00, 0x01, 0x00, 0x10, 0x00,/* mov word [0x10004], 0x10 */
+    0xc5, 0x05, 0x00, 0x00, 0x01, 0x00,         /* lds eax, [0x10000] */
+    0xc7, 0x05, 0x08, 0x00, 0x01, 0x00, 0xf0, 0x7f, 0x00, 0x00,/* mov dword [0x10008], 0x7ff0 */
+    0x66, 0xc7, 0x05, 0x0c, 0x00, 0x01, 0x00, 0x10, 0x00,/* mov word [0x1000c], 0x10 */
+    0x0f, 0xb2, 0x25, 0x08, 0x00, 0x01, 0x00,   /* lss esp, [0x10008] */
+    0x0f, 0xa9,                                 /* pop gs */
+    0x66, 0x8c, 0xeb,                           /* mov bx, gs */
+    0x66, 0x8c, 0xd1,                           /* mov cx, ss */
+};
+/* 32-bit */
+static const uint8_t pop_ss_shadow[] = {
+    0x17,                                       /* pop ss */
+};
+
 static void test_real_int_iret(void **st)
 {
     (void)st;
@@ -352,6 +419,67 @@ static void test_cr0_dr_misc(void **st)
     th_destroy(&t);
 }
 
+static void test_bound_into(void **st)
+{
+    (void)st;
+    struct th t;
+    sys_pm32_init(&t);
+    sys_run(&t, bound_br, sizeof(bound_br));       /* #BR is a fault: EIP of the BOUND */
+    assert_int_equal(sys_vec(&t), EXC_BR);
+    assert_int_equal(sys_stk(&t, 0, 4), TH_CODE + 36);
+    th_destroy(&t);
+    sys_pm32_init(&t);
+    sys_run(&t, into_of, sizeof(into_of));         /* INTO with OF: #OF is a trap */
+    assert_int_equal(sys_vec(&t), EXC_OF);
+    assert_int_equal(sys_stk(&t, 0, 4), TH_CODE + 5);
+    th_destroy(&t);
+}
+
+static void test_sysenter_sysexit(void **st)
+{
+    (void)st;
+    struct th t;
+    sys_pm32_init(&t);
+    th_poke(&t, 0x5000, sysexit_target, sizeof(sysexit_target));
+    sys_run(&t, sysenter32, sizeof(sysenter32));
+    assert_int_equal(t.cpu.s.rip, 0x5001);
+    assert_int_equal(t.cpu.s.cpl, 0);
+    assert_int_equal(t.cpu.s.seg[S_CS].sel, SEL_CODE0);
+    assert_int_equal(t.cpu.s.seg[S_SS].sel, SEL_DATA0);
+    assert_int_equal(t.cpu.s.regs[R_SP], 0x9000);
+    assert_false(t.cpu.s.rflags & FL_IF);
+    sys_resume(&t);                      /* SYSEXIT: CS = SYSENTER_CS + 16, SS = + 24, RPL 3 */
+    assert_int_equal(t.cpu.s.rip, t.end);
+    assert_int_equal(t.cpu.s.cpl, 3);
+    assert_int_equal(t.cpu.s.seg[S_CS].sel, SEL_CODE3);
+    assert_int_equal(t.cpu.s.seg[S_SS].sel, SEL_DATA3);
+    assert_int_equal(t.cpu.s.regs[R_SP], 0x6ff0);
+    assert_int_equal(th_reg(&t, R_BX), 0x77);
+    th_destroy(&t);
+}
+
+static void test_sreg_insns(void **st)
+{
+    (void)st;
+    struct th t;
+    sys_pm32_init(&t);
+    th_run_ok(&t, sreg_ops, sizeof(sreg_ops));
+    assert_int_equal(th_reg(&t, R_AX), 0x12345678);          /* LDS offset */
+    assert_int_equal(t.cpu.s.seg[S_DS].sel, SEL_DATA0);
+    assert_int_equal(th_reg(&t, R_SP), 0x7ff4);              /* LSS, then POP GS */
+    assert_int_equal(th_reg(&t, R_BX) & 0xffff, SEL_DATA0);  /* GS as pushed */
+    assert_int_equal(th_reg(&t, R_CX) & 0xffff, SEL_DATA0);
+    assert_int_equal(th_peek(&t, 0x7ffc, 4), SEL_DATA0);     /* PUSH DS: 4-byte slot */
+    th_destroy(&t);
+
+    sys_pm32_init(&t);                   /* POP SS sets the MOV SS interrupt shadow */
+    sys_put32(&t, TH_STACK, SEL_DATA0);
+    t.cpu.s.regs[R_SP] = TH_STACK;
+    th_run_ok(&t, pop_ss_shadow, sizeof(pop_ss_shadow));
+    assert_int_equal(th_reg(&t, R_SP), TH_STACK + 4);
+    th_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +493,9 @@ int main(void)
         cmocka_unit_test(test_ring3_flags),
         cmocka_unit_test(test_cpuid),
         cmocka_unit_test(test_cr0_dr_misc),
+        cmocka_unit_test(test_bound_into),
+        cmocka_unit_test(test_sysenter_sysexit),
+        cmocka_unit_test(test_sreg_insns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

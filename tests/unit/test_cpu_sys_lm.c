@@ -115,6 +115,30 @@ static const uint8_t lm_clear_pg[] = {
     0x0f, 0x22, 0xc0,                           /* mov cr0, rax */
 };
 
+/* 64-bit */
+static const uint8_t lm_ltr[] = {
+    0x66, 0xb8, 0x28, 0x00,                     /* mov ax, 0x28 */
+    0x0f, 0x00, 0xd8,                           /* ltr ax */
+    0x66, 0xb8, 0x90, 0x00,                     /* mov ax, 0x90 */
+    0x0f, 0x00, 0xd0,                           /* lldt ax */
+    0x66, 0x0f, 0x00, 0xcb,                     /* str bx */
+    0x66, 0x0f, 0x00, 0xc1,                     /* sldt cx */
+    0x31, 0xc0,                                 /* xor eax, eax */
+    0x0f, 0x00, 0xd0,                           /* lldt ax */
+};
+/* 64-bit (then 32-bit compatibility mode after "compat:") */
+static const uint8_t lm_iret_compat[] = {
+    0x6a, 0x23,                                 /* push 0x23 */
+    0x68, 0x00, 0x70, 0x00, 0x00,               /* push 0x7000 */
+    0x9c,                                       /* pushfq */
+    0x6a, 0x1b,                                 /* push 0x1b */
+    0x68, 0x11, 0x10, 0x00, 0x00,               /* push compat */
+    0x48, 0xcf,                                 /* iretq */
+    /* compat: */
+    0x89, 0xe0,                                 /* mov eax, esp */
+    0xcd, 0x80,                                 /* int 0x80 */
+};
+
 #define LM_RUN(t, code) do { sys_lm64_init(t); sys_run((t), (code), sizeof(code)); } while (0)
 
 static void test_noncanonical_frame(void **st)
@@ -250,6 +274,53 @@ static void test_msr_faults(void **st)
     th_destroy(&t);
 }
 
+/* LTR and LLDT read 16-byte system descriptors in IA-32e mode. */
+static void test_ltr_lldt64(void **st)
+{
+    (void)st;
+    struct th t;
+    sys_lm64_init(&t);                   /* upper half of the LDT descriptor is the call gate: #GP */
+    sys_gdt(&t, SEL_TSS, mkdesc(SYS_TSS, 0x67, SEGA_P | ST_TSS32));
+    sys_run(&t, lm_ltr, sizeof(lm_ltr));
+    assert_int_equal(sys_vec(&t), EXC_GP);
+    assert_int_equal(sys_stk(&t, 0, 8), SEL_LDT);
+    assert_int_equal(sys_stk(&t, 1, 8), TH_CODE + 11);
+    th_destroy(&t);
+
+    sys_lm64_init(&t);
+    sys_gdt(&t, SEL_TSS, mkdesc(SYS_TSS, 0x67, SEGA_P | ST_TSS32));
+    sys_gdt(&t, SEL_TSS + 8, 0x5);       /* base bits 63..32 */
+    sys_gdt(&t, SEL_LDT + 8, 0);
+    th_run_ok(&t, lm_ltr, sizeof(lm_ltr));
+    assert_int_equal(t.cpu.s.seg[S_TR].sel, SEL_TSS);
+    assert_int_equal(t.cpu.s.seg[S_TR].base, 0x500000000ull + SYS_TSS);
+    assert_int_equal(t.cpu.s.seg[S_TR].attr & SEGA_TYPE, ST_TSS32_BUSY);
+    assert_int_equal(th_peek(&t, SYS_GDT + SEL_TSS + 5, 1) & 0xf, ST_TSS32_BUSY);
+    assert_int_equal(th_reg(&t, R_BX) & 0xffff, SEL_TSS);
+    assert_int_equal(th_reg(&t, R_CX) & 0xffff, SEL_LDT);
+    assert_false(t.cpu.s.seg[S_LDTR].attr & SEGA_P);          /* null LDT at the end */
+    th_destroy(&t);
+}
+
+/* IRETQ to ring-3 compatibility mode, then INT back to the 64-bit kernel. */
+static void test_iretq_to_compat(void **st)
+{
+    (void)st;
+    struct th t;
+    sys_lm64_init(&t);
+    sys_idt64(&t, 0x80, SEL_CODE64, SYS_STUBS + 16 * 0x80, ST_INT32, 3, 0);
+    sys_run(&t, lm_iret_compat, sizeof(lm_iret_compat));
+    assert_int_equal(sys_vec(&t), 0x80);
+    assert_int_equal(th_reg(&t, R_AX), 0x7000);              /* ran in compatibility mode */
+    assert_true(cpu_is64(&t.cpu));
+    assert_int_equal(t.cpu.s.regs[R_SP], SYS_STACK0 - 40);
+    assert_int_equal(sys_stk(&t, 0, 8), TH_CODE + 0x15);
+    assert_int_equal(sys_stk(&t, 1, 8), SEL_CODE3);
+    assert_int_equal(sys_stk(&t, 3, 8), 0x7000);
+    assert_int_equal(sys_stk(&t, 4, 8), SEL_DATA3);
+    th_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +330,8 @@ int main(void)
         cmocka_unit_test(test_swapgs),
         cmocka_unit_test(test_call_gate64),
         cmocka_unit_test(test_msr_faults),
+        cmocka_unit_test(test_ltr_lldt64),
+        cmocka_unit_test(test_iretq_to_compat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

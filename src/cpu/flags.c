@@ -126,16 +126,23 @@ bool cond_true(struct cpu *cpu, unsigned cc)
 {
     const struct lazy_flags *lf = &cpu->s.lf;
     bool r;
-    /* Fast paths for the common CMP/SUB then Jcc pair. */
-    if (lf->op == LF_SUB) {
-        int64_t sd = sext(lf->dst, lf->size), ss = sext(lf->src, lf->size);
+    /* Fast paths: ZF and SF straight from the result of any lazy
+     * operation, and the CMP/SUB relations from its operands. */
+    if (likely(lf->op != LF_NONE)) {
         switch (cc >> 1) {
-        case 1: r = lf->dst < lf->src; goto out;   /* B */
-        case 2: r = lf->dst == lf->src; goto out;  /* Z */
-        case 3: r = lf->dst <= lf->src; goto out;  /* BE */
-        case 6: r = sd < ss; goto out;             /* L */
-        case 7: r = sd <= ss; goto out;            /* LE */
+        case 2: r = lf->res == 0; goto out;                            /* Z */
+        case 4: r = (lf->res & sign_bit(lf->size)) != 0; goto out;    /* S */
         default: break;
+        }
+        if (lf->op == LF_SUB) {
+            int64_t sd = sext(lf->dst, lf->size), ss = sext(lf->src, lf->size);
+            switch (cc >> 1) {
+            case 1: r = lf->dst < lf->src; goto out;   /* B */
+            case 3: r = lf->dst <= lf->src; goto out;  /* BE */
+            case 6: r = sd < ss; goto out;             /* L */
+            case 7: r = sd <= ss; goto out;            /* LE */
+            default: break;
+            }
         }
     }
     switch (cc >> 1) {

@@ -159,6 +159,15 @@ static void page_link(struct cpu_block_cache *bc, struct block *b, uint64_t page
     bc->pages[page_hash(page)] = r;
 }
 
+/* Breakpoints start blocks, so the check between blocks finds them. */
+static bool is_breakpoint(const struct cpu *cpu, uint64_t lin)
+{
+    for (int i = 0; i < cpu->n_breakpoints; i++)
+        if (cpu->breakpoints[i] == lin)
+            return true;
+    return false;
+}
+
 /* Decodes a new block at CS:rip, whose first byte is at `phys`. */
 static struct block *build_block(struct cpu *cpu, uint64_t phys)
 {
@@ -202,8 +211,9 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
             break;
         }
         ip = (ip + in->len) & ip_mask;
-        if (in->last || b->n == BLOCK_MAX_INSNS || cpu->single_step || cpu->n_breakpoints ||
-            (cpu->s.rflags & FL_TF) || (((cpu->s.seg[S_CS].base + ip) & PAGE_MASK) != lin_page)) {
+        if (in->last || b->n == BLOCK_MAX_INSNS || cpu->single_step ||
+            (cpu->s.rflags & FL_TF) || (((cpu->s.seg[S_CS].base + ip) & PAGE_MASK) != lin_page) ||
+            (cpu->n_breakpoints && is_breakpoint(cpu, cpu->s.seg[S_CS].base + ip))) {
             in->last = 1;
             break;
         }
@@ -378,11 +388,7 @@ static bool take_interrupt(struct cpu *cpu)
 
 static bool at_breakpoint(struct cpu *cpu)
 {
-    uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
-    for (int i = 0; i < cpu->n_breakpoints; i++)
-        if (cpu->breakpoints[i] == lin)
-            return true;
-    return false;
+    return is_breakpoint(cpu, cpu->s.seg[S_CS].base + cpu->s.rip);
 }
 
 /* Stopping for the debugger: the instruction there runs when it resumes. */

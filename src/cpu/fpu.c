@@ -171,9 +171,21 @@ static void x87_signal(struct cpu *cpu, unsigned flags)
 bool x87_commit(struct cpu *cpu, const struct sf_env *e, bool mem_dest)
 {
     struct fpu_state *f = &cpu->s.fpu;
-    x87_signal(cpu, e->flags);
-    f->fsw = (uint16_t)((f->fsw & ~FSW_C1) | (e->c1 ? FSW_C1 : 0));
-    unsigned unmasked = e->flags & ~f->fcw & FSW_EXC;
+    unsigned flags = e->flags;
+    bool c1 = e->c1;
+    /* An unmasked pre-computation exception stops the instruction before
+     * it computes: no #O #U #P, no rounding (SDM Vol. 1 8.6). So does an
+     * unmasked #O/#U when the destination is memory (Vol. 1 8.5.4). */
+    if (flags & ~f->fcw & (SF_IE | SF_DE | SF_ZE)) {
+        flags &= SF_IE | SF_DE | SF_ZE;
+        c1 = false;
+    } else if (mem_dest && (flags & ~f->fcw & (SF_OE | SF_UE))) {
+        flags &= SF_OE | SF_UE;
+        c1 = false;
+    }
+    x87_signal(cpu, flags);
+    f->fsw = (uint16_t)((f->fsw & ~FSW_C1) | (c1 ? FSW_C1 : 0));
+    unsigned unmasked = flags & ~f->fcw & FSW_EXC;
     unsigned stop = SF_IE | SF_DE | SF_ZE | (mem_dest ? SF_OE | SF_UE : 0);
     return !(unmasked & stop);
 }
@@ -286,8 +298,12 @@ static void compare(struct cpu *cpu, fx80 a, fx80 b, bool quiet, unsigned pops, 
 {
     struct sf_env e = x87_env(cpu);
     int rel = f80_compare(&e, a, b, quiet);
-    if (!x87_commit(cpu, &e, false))
-        return;
+    if (!x87_commit(cpu, &e, false)) {
+        /* the condition codes are still set ("unordered" after #I), no pop */
+        if (e.flags & SF_IE)
+            rel = F80_UN;
+        pops = 0;
+    }
     if (eflags)
         flags_write(cpu, FL_ARITH, cmp_fl[rel]);
     else
@@ -300,7 +316,7 @@ static void compare(struct cpu *cpu, fx80 a, fx80 b, bool quiet, unsigned pops, 
 static void compare_underflow(struct cpu *cpu, unsigned pops, bool eflags)
 {
     if (!x87_underflow(cpu))
-        return;
+        pops = 0;  /* unmasked: "unordered" all the same, no pop */
     if (eflags)
         flags_write(cpu, FL_ARITH, cmp_fl[F80_UN]);
     else
@@ -333,6 +349,8 @@ static void fx_arith_mem(struct cpu *cpu, const struct insn *in)
             x87_set_cc(cpu, cmp_cc[rel]);
             if (k == AR_COMP)
                 x87_pop(cpu);
+        } else {
+            x87_set_cc(cpu, cmp_cc[(e.flags & SF_IE) ? F80_UN : rel]);
         }
         return;
     }
@@ -399,8 +417,11 @@ static void fx_fld_real(struct cpu *cpu, const struct insn *in)
         push_checked(cpu, v);
         return;
     }
-    if (x87_commit(cpu, &e, false))
-        x87_push(cpu, v);
+    /* an unmasked #D still loads the value, an unmasked #I does not */
+    x87_commit(cpu, &e, false);
+    if ((e.flags & SF_IE) & ~cpu->s.fpu.fcw)
+        return;
+    x87_push(cpu, v);
 }
 
 /* FLD m80 (DB /5) */

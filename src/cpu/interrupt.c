@@ -249,6 +249,8 @@ void cpu_interrupt(struct cpu *cpu, int vec, enum intr_kind kind, bool has_err, 
     uint64_t fl = fl_live;
     if (kind == INTR_EXC && is_fault(vec))
         fl |= FL_RF;
+    else if (soft || kind == INTR_ICEBP)
+        fl &= ~(uint64_t)FL_RF;   /* the INT completed: RF is clear after it */
 
     cpu->s.halted = false;
     if (cpu_real(cpu)) {

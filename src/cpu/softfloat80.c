@@ -102,7 +102,13 @@ static uint64_t round_core(struct sf_env *e, bool sign, int32_t *pexp, u128 x, i
         e->flags |= SF_UE;
         if (wrap) {
             exp += wrap;
-            tiny = exp < emin;
+            if (exp < emin) {  /* massive underflow (FSCALE): zero, rounded down */
+                e->flags |= SF_PE;
+                e->c1 = false;
+                *pexp = 0;
+                return 0;
+            }
+            tiny = false;
         }
     }
     if (tiny || exp < emin) {
@@ -138,7 +144,9 @@ static uint64_t round_core(struct sf_env *e, bool sign, int32_t *pexp, u128 x, i
         e->flags |= SF_OE;
         if (!(e->masks & SF_OE) && wrap) {
             exp -= wrap;
-            if (exp > emax) {  /* massive overflow (FSCALE): infinity */
+            if (exp > emax) {  /* massive overflow (FSCALE): infinity, rounded up */
+                e->flags |= SF_PE;
+                e->c1 = true;
                 *pexp = emax + 1;
                 return SIG_INT;
             }
@@ -481,8 +489,8 @@ fx80 f80_rem(struct sf_env *e, fx80 a, fx80 b, bool nearest, uint64_t *q, bool *
         return invalid(e);
     }
     if (is_zero(a) || is_inf(b)) {
-        if (f80_classify(a) == F80_DENORMAL)
-            return pack_ext(e, f80_sign(a), 1, (u128)a.mant << 64, 64);
+        if ((a.se & 0x7fff) == 0 && (a.mant & SIG_INT))
+            a.se |= 1;  /* a pseudo-denormal comes back normalized */
         return a;
     }
     int32_t ea, eb;
@@ -492,7 +500,7 @@ fx80 f80_rem(struct sf_env *e, fx80 a, fx80 b, bool nearest, uint64_t *q, bool *
     int32_t d = ea - eb, unit = eb, iters = d;
     u128 bb = mb, r = ma;
     if (d < 0) {
-        if (!nearest || d < -1)
+        if (!nearest || d < -1)  /* |a| < |b|: the remainder is a itself */
             return pack_ext(e, f80_sign(a), ea + 64, (u128)ma, 64);
         bb = (u128)mb << 1;
         unit = ea;

@@ -150,6 +150,9 @@ static void string_op(struct cpu *cpu, const struct insn *in, unsigned kind)
     bool conditional = kind == STR_CMPS || kind == STR_SCAS;
     bool fast = kind == STR_MOVS || kind == STR_STOS;
     uint64_t n = areg_read(cpu, R_CX, as);
+    /* with a 32-bit address size ECX is written (RCX zero-extended) even
+     * for a zero count, as Intel processors do */
+    areg_write(cpu, R_CX, as, n);
     /* single-stepping (TF or the debugger) traps after each iteration (SDM Vol. 3A 17.3.1.4) */
     uint64_t slice = (cpu->s.rflags & FL_TF) || cpu->single_step ? 1 : STR_SLICE;
     while (n != 0) {

@@ -71,7 +71,7 @@ int guest_init(uint64_t region)
     region_lin = region;
     if (physmem_init(&pm, GUEST_RAM) < 0)
         return -1;
-    struct cpu_bus bus = { NULL, bus_in, bus_out, bus_ack, bus_clock };
+    struct cpu_bus bus = { NULL, bus_in, bus_out, bus_ack, bus_clock, NULL };
     if (cpu_init(&cpu, 0, &pm, &bus) < 0)
         return -1;
 

@@ -100,7 +100,7 @@ static inline void th_init(struct th *t, enum th_mode mode)
 {
     memset(t, 0, sizeof(*t));
     assert_int_equal(physmem_init(&t->pm, TH_RAM), 0);
-    struct cpu_bus bus = { t, th_io_in, th_io_out, th_intr_ack, th_clock };
+    struct cpu_bus bus = { .opaque = t, .io_in = th_io_in, .io_out = th_io_out, .intr_ack = th_intr_ack, .clock_ns = th_clock };
     assert_int_equal(cpu_init(&t->cpu, 0, &t->pm, &bus), 0);
     struct cpu *cpu = &t->cpu;
     uint16_t big = mode == TH_REAL || mode == TH_PM16 ? 0 : SEGA_DB | SEGA_G;
@@ -167,7 +167,12 @@ static inline uint64_t th_run(struct th *t, const uint8_t *code, size_t n)
     th_poke(t, TH_CODE + n, jmp_self, 2);
     t->end = TH_CODE + n;
     cpu_flush_all(&t->cpu);
+    /* Stop at the end marker rather than spin on it for the whole budget. */
+    t->cpu.breakpoints[0] = t->cpu.s.seg[S_CS].base + t->end;
+    t->cpu.n_breakpoints = 1;
+    t->cpu.resume_at_bp = false;
     cpu_run(&t->cpu, TH_BUDGET);
+    t->cpu.n_breakpoints = 0;
     return t->cpu.s.rip;
 }
 

@@ -10,6 +10,7 @@
  * and tiny), in every rounding mode and precision, exceptions masked.
  * Transcendentals are checked against the host within a few ulps. */
 #include "cpu_test_harness.h"
+#include "cpu_test_fpe.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -301,6 +302,97 @@ static void test_against_host(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* Runs code on the host; true if it raised SIGFPE. */
+static bool host_try(struct host_code *h, const uint8_t *code, size_t n, uint8_t *data)
+{
+    if (sigsetjmp(th_fpe_state.jb, 1) == 0) {
+        host_run(h, code, n, data);
+        return false;
+    }
+    th_fpe_reset_host();
+    return true;
+}
+
+/* Unmasked exceptions: random FCW masks cleared. Where the host takes #MF
+ * (SIGFPE) at a waiting instruction, caixa must take #MF at the same
+ * instruction with the same status word, tags, registers and memory;
+ * elsewhere everything must agree as in the masked runs. */
+static void test_unmasked_against_host(void **state)
+{
+    (void)state;
+    struct host_code h = { NULL };
+    if (!host_init(&h))
+        skip();
+    struct sigaction old;
+    th_fpe_install(&old);
+    struct th *t = malloc(sizeof(*t));
+    unsigned failures = 0, faults = 0;
+    _Alignas(16) static uint8_t in[DATA_LEN], hd[DATA_LEN], gd[DATA_LEN];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct fcase *c = &cases[i];
+        uint8_t code[128];
+        size_t n = build(code, c);
+        guest_setup(t);
+        unsigned bad = 0;
+        for (unsigned k = 0; k < 800 && bad < 3; k++) {
+            memset(in, 0, sizeof(in));
+            rnd_f80(in + D_A);
+            rnd_f80(in + D_B);
+            rnd_mem(in + D_C, c->cmem);
+            uint16_t cw = (uint16_t)(rnd_cw() & ~(rnd() & 0x3f));
+            memcpy(in + D_CW, &cw, 2);
+            memcpy(hd, in, DATA_LEN);
+            memcpy(gd, in, DATA_LEN);
+            bool faulted = host_try(&h, code, n, hd);
+            struct cpu *cpu = &t->cpu;
+            th_poke(t, TH_DATA, gd, DATA_LEN);
+            cpu->s.regs[R_BX] = TH_DATA;
+            cpu->s.regs[R_SP] = TH_STACK;
+            cpu->s.rip = TH_CODE;
+            th_run(t, code, n);
+            assert_true(physmem_rw(&t->pm, TH_DATA, gd, DATA_LEN, false));
+            int gvec = cpu->s.rip == t->end ? -1 : th_vector(t);
+            bool ok = !memcmp(hd, gd, 0x80);
+            if (faulted) {
+                faults++;
+                uint64_t grip = th_peek(t, cpu->s.regs[R_SP], 8);  /* RIP of the #MF frame */
+                ok = ok && gvec == EXC_MF && grip - TH_CODE == th_fpe_state.rip - (uint64_t)(uintptr_t)h.page;
+                ok = ok && cpu->s.fpu.fsw == th_fpe_state.fp.swd && fpu_ftw_abridged(cpu) == th_fpe_state.fp.ftw;
+                for (unsigned r = 0; r < 8 && ok; r++) {
+                    if (!((th_fpe_state.fp.ftw >> ((fpu_top(cpu) + r) & 7)) & 1))
+                        continue;
+                    fx80 v = x87_st(cpu, r);
+                    ok = !memcmp(&v.mant, th_fpe_state.fp._st[r].significand, 8) &&
+                         v.se == th_fpe_state.fp._st[r].exponent;
+                }
+            } else {
+                ok = ok && gvec == -1;
+            }
+            if (!ok) {
+                bad++;
+                fprintf(stderr, "%s: cw %04x a %04x:%016llx b %04x:%016llx c %016llx host %s caixa vector %d\n",
+                        c->name, cw, in[D_A + 8] | in[D_A + 9] << 8, *(unsigned long long *)(void *)(in + D_A),
+                        in[D_B + 8] | in[D_B + 9] << 8, *(unsigned long long *)(void *)(in + D_B),
+                        *(unsigned long long *)(void *)(in + D_C), faulted ? "#MF" : "ok", gvec);
+                if (faulted)
+                    fprintf(stderr, " host  fsw %04x ftw %02x at +%llu\n caixa fsw %04x ftw %02x at +%llu\n",
+                            th_fpe_state.fp.swd, th_fpe_state.fp.ftw,
+                            (unsigned long long)(th_fpe_state.rip - (uint64_t)(uintptr_t)h.page), cpu->s.fpu.fsw,
+                            fpu_ftw_abridged(cpu), (unsigned long long)(th_peek(t, cpu->s.regs[R_SP], 8) - TH_CODE));
+                dump("host ", hd);
+                dump("caixa", gd);
+            }
+        }
+        failures += bad;
+        th_destroy(t);
+    }
+    free(t);
+    munmap(h.page, 4096);
+    sigaction(SIGFPE, &old, NULL);
+    assert_true(faults > 100);
+    assert_int_equal(failures, 0);
+}
+
 /* Transcendentals: within 4 ulps of the host (same flags apart from PE/UE
  * subtleties), arguments in each instruction's documented domain. */
 static void test_transcendental(void **state)
@@ -568,6 +660,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_host),
+        cmocka_unit_test(test_unmasked_against_host),
         cmocka_unit_test(test_transcendental),
         cmocka_unit_test(test_unmasked_mf),
         cmocka_unit_test(test_nm),

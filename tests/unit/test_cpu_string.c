@@ -217,6 +217,22 @@ static void test_rep_single_step(void **st)
     th_destroy(&t);
 }
 
+/* a32 REP with ECX = 0 and RCX above 4 GiB: no iteration, but RCX is
+ * written zero-extended (observed on Intel hosts). */
+static void test_a32_zero_count(void **st)
+{
+    (void)st;
+    static const uint8_t a32_rep_stosb[] = { 0x67, 0xf3, 0xaa }; /* a32 rep stosb */
+    struct th t;
+    th_init(&t, TH_LM64);
+    t.cpu.s.regs[R_DI] = 0x10000;
+    t.cpu.s.regs[R_CX] = 0x500000000ull;
+    th_run_ok(&t, a32_rep_stosb, sizeof(a32_rep_stosb));
+    assert_int_equal(th_reg(&t, R_CX), 0);
+    assert_int_equal(th_reg(&t, R_DI), 0x10000);
+    th_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_lods_a32),    cmocka_unit_test(test_long_rep),
         cmocka_unit_test(test_outs_ins),    cmocka_unit_test(test_rep_zero_count),
         cmocka_unit_test(test_fault_mid_rep), cmocka_unit_test(test_rep_single_step),
+        cmocka_unit_test(test_a32_zero_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,8 +4,6 @@
  * and task switches, the I/O permission bitmap and V86 mode, checked
  * against the Intel SDM Vol. 3A chapters 5-7 and 20. Code bytes assembled
  * with nasm (org 0x1000); the source is in the comments. */
-#include <stdio.h>
-
 #include "cpu_sys_harness.h"
 
 /* 32-bit */
@@ -173,14 +171,23 @@ static const uint8_t v86_vme_int[] = {
     0xcd, 0x21,                                 /* int 0x21 */
 };
 
+/* 32-bit */
+static const uint8_t ring3_conf[] = {
+    0x6a, 0x23,                                 /* push 0x23 */
+    0x68, 0x00, 0x70, 0x00, 0x00,               /* push 0x7000 */
+    0x9c,                                       /* pushfd */
+    0x6a, 0x1b,                                 /* push 0x1b */
+    0x68, 0x10, 0x10, 0x00, 0x00,               /* push ring3 */
+    0xcf,                                       /* iretd */
+    /* ring3: */
+    0xea, 0x17, 0x10, 0x00, 0x00, 0xa3, 0x00,   /* jmp 0xa3:0x1017 (the next insn) */
+    0xbb, 0x5a, 0x00, 0x00, 0x00,               /* mov ebx, 0x5a */
+};
+
 /* Runs code and expects the stub of vector vec, with error code err (or
  * none when err < 0) and the fault's EIP at faulting_ip. */
 static void expect_exc(struct th *t, int vec, int64_t err, uint32_t ip)
 {
-    if (getenv("SYS_DEBUG"))
-        fprintf(stderr, "rip=%#llx cs=%#x halted=%d cpl=%d esp=%#llx vec=%d exit=%d\n", (unsigned long long)t->cpu.s.rip,
-                t->cpu.s.seg[S_CS].sel, t->cpu.s.halted, t->cpu.s.cpl, (unsigned long long)t->cpu.s.regs[R_SP],
-                t->cpu.exc_vec, t->cpu.exit_reason);
     assert_int_equal(sys_vec(t), vec);
     unsigned i = 0;
     if (err >= 0)
@@ -368,6 +375,33 @@ static void test_task_call_iret(void **st)
     th_destroy(&t);
 }
 
+/* The same round trip through a 16-bit TSS (SDM Vol. 3A 7.6). */
+static void test_task16_call_iret(void **st)
+{
+    (void)st;
+    struct th t;
+    sys_pm32_init(&t);
+    th_poke(&t, 0x5100, task2_code, sizeof(task2_code));
+    sys_gdt(&t, SEL_TSS2, mkdesc(SYS_TSS2, 0x2b, SEGA_P | ST_TSS16));
+    sys_put16(&t, SYS_TSS2 + 0x0e, 0x5100);     /* IP */
+    sys_put16(&t, SYS_TSS2 + 0x10, 0x2);        /* FLAGS */
+    sys_put16(&t, SYS_TSS2 + 0x1a, 0x6000);     /* SP */
+    sys_put16(&t, SYS_TSS2 + 0x22, SEL_DATA0);  /* ES */
+    sys_put16(&t, SYS_TSS2 + 0x24, SEL_CODE0);  /* CS */
+    sys_put16(&t, SYS_TSS2 + 0x26, SEL_DATA0);  /* SS */
+    sys_put16(&t, SYS_TSS2 + 0x28, SEL_DATA0);  /* DS */
+    t.cpu.s.regs[R_CX] = 0x1111;
+    th_run_ok(&t, task_call, sizeof(task_call));
+    assert_int_equal(t.cpu.s.regs[R_BX], 0x5555);
+    assert_int_equal(t.cpu.s.regs[R_CX], 0x1111);
+    assert_int_equal(t.cpu.s.seg[S_TR].sel, SEL_TSS);
+    assert_int_equal(th_peek(&t, SYS_TSS2, 2), SEL_TSS);        /* back link */
+    assert_int_equal(th_peek(&t, SYS_TSS2 + 0x14, 2), 0x77);    /* CX saved in 16 bits */
+    assert_int_equal(th_peek(&t, SYS_GDT + SEL_TSS2 + 5, 1) & 0xf, ST_TSS16);
+    assert_false(cpu_get_rflags(&t.cpu) & FL_NT);
+    th_destroy(&t);
+}
+
 static void test_task_gate_int(void **st)
 {
     (void)st;
@@ -399,6 +433,60 @@ static void test_task_jmp_trap(void **st)
     assert_int_equal(th_peek(&t, SYS_GDT + SEL_TSS + 5, 1) & 0xf, ST_TSS32);
     assert_int_equal(th_peek(&t, SYS_TSS2, 2), 0);
     assert_false(sys_stk(&t, 2, 4) & FL_NT);
+    th_destroy(&t);
+}
+
+#define SEL_CONF0 0xa0      /* conforming code, DPL 0 */
+#define SEL_CODE_NP 0xa8    /* code, not present */
+
+/* Far JMP checks (SDM Vol. 2 JMP, Vol. 3A 5.8.1): each target selector and
+ * the vector and error code it must raise at CPL 0, or -1 for none. */
+static void test_far_jmp_checks(void **st)
+{
+    (void)st;
+    static const struct { uint16_t sel; uint32_t off; int vec; uint32_t err; } cases[] = {
+        { 0x0000, 0x1000, EXC_GP, 0 },               /* null selector */
+        { SEL_NP, 0x1000, EXC_GP, SEL_NP },          /* data segment */
+        { SEL_CODE3, 0x1000, EXC_GP, SEL_CODE3 & ~3u },  /* non-conforming, DPL != CPL */
+        { SEL_CODE_NP, 0x1000, EXC_NP, SEL_CODE_NP },
+        { SEL_CODE16, 0x12345, EXC_GP, 0 },          /* beyond the 64 KiB limit */
+        { SEL_CGATE, 0, -1, 0 },                     /* call gate: JMP to non-conforming DPL 0 ok */
+        { SEL_CONF0, 0x5000, -1, 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct th t;
+        sys_pm32_init(&t);
+        sys_gdt(&t, SEL_CONF0, mkdesc(0, 0xfffff, A_CODE32 | 0x4));
+        sys_gdt(&t, SEL_CODE_NP, mkdesc(0, 0xfffff, A_CODE32 & ~SEGA_P));
+        t.cpu.s.gdtr.limit = 0xaf;
+        static const uint8_t hlt = 0xf4;
+        th_poke(&t, SYS_GATE_TARGET, &hlt, 1);
+        uint8_t code[7] = { 0xea };
+        memcpy(code + 1, &cases[i].off, 4);
+        memcpy(code + 5, &cases[i].sel, 2);
+        sys_run(&t, code, sizeof(code));
+        if (cases[i].vec < 0) {
+            assert_int_equal(t.cpu.s.rip, SYS_GATE_TARGET + 1);
+            assert_int_equal(t.cpu.s.seg[S_CS].sel & 3, 0);
+        } else {
+            expect_exc(&t, cases[i].vec, cases[i].err, TH_CODE);
+        }
+        th_destroy(&t);
+    }
+}
+
+/* A conforming code segment runs at the caller's CPL (SDM Vol. 3A 5.8.1.2). */
+static void test_conforming_keeps_cpl(void **st)
+{
+    (void)st;
+    struct th t;
+    sys_pm32_init(&t);
+    sys_gdt(&t, SEL_CONF0, mkdesc(0, 0xfffff, A_CODE32 | 0x4));
+    sys_run(&t, ring3_conf, sizeof(ring3_conf));
+    assert_int_equal(t.cpu.s.rip, t.end);
+    assert_int_equal(t.cpu.s.cpl, 3);
+    assert_int_equal(t.cpu.s.seg[S_CS].sel, SEL_CONF0 | 3);
+    assert_int_equal(th_reg(&t, R_BX), 0x5a);
     th_destroy(&t);
 }
 
@@ -520,9 +608,12 @@ int main(void)
         cmocka_unit_test(test_ring3_int_dpl_check),
         cmocka_unit_test(test_call_gate),
         cmocka_unit_test(test_task_call_iret),
+        cmocka_unit_test(test_task16_call_iret),
         cmocka_unit_test(test_task_gate_int),
         cmocka_unit_test(test_task_jmp_trap),
         cmocka_unit_test(test_task_busy),
+        cmocka_unit_test(test_far_jmp_checks),
+        cmocka_unit_test(test_conforming_keeps_cpl),
         cmocka_unit_test(test_io_bitmap),
         cmocka_unit_test(test_v86_int_iopl),
         cmocka_unit_test(test_v86_vme_redirect),

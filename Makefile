@@ -15,7 +15,7 @@ CMAKE ?= cmake
 CTEST ?= ctest
 CTEST_FLAGS = --output-on-failure -j$(JOBS)
 
-.PHONY: all build check test asan fuzz demo deps clean
+.PHONY: all build check test asan fuzz demo deps clean bench
 
 all: build
 
@@ -60,6 +60,11 @@ demo: deps build
 	else \
 		build/caixa run --debugcon stdio --serial stdio; \
 	fi
+
+# caixa against QEMU TCG on the same CPU-bound guest (bench/README.md);
+# a benchmark, never part of `make check`.
+bench: deps build
+	bench/cpu.sh build/caixa
 
 clean:
 	rm -rf build build-asan build-fuzz

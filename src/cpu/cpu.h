@@ -173,6 +173,7 @@ struct cpu_state {
     struct fpu_state fpu;
     uint8_t cpl;              /* change it only followed by cpu_update_mode() */
     bool halted;
+    bool nmi_blocked;         /* an NMI handler runs: no NMI until the next IRET */
     uint8_t intr_shadow;      /* SHADOW_*: no interrupts before the next insn */
     uint8_t a20_mask_bit;     /* 1: address bit 20 forced to 0 (A20 gate closed) */
 };

@@ -364,9 +364,10 @@ static void deliver_exception(struct cpu *cpu)
 
 static bool take_interrupt(struct cpu *cpu)
 {
-    if (atomic_load_explicit(&cpu->nmi_pending, memory_order_relaxed)) {
+    if (atomic_load_explicit(&cpu->nmi_pending, memory_order_relaxed) && !cpu->s.nmi_blocked) {
         atomic_store(&cpu->nmi_pending, 0);
         cpu->s.halted = false;
+        cpu->s.nmi_blocked = true;
         cpu->next_rip = cpu->s.rip;
         cpu_interrupt(cpu, EXC_NMI, INTR_NMI, false, 0);
         return true;

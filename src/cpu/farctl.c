@@ -475,6 +475,8 @@ static void iret_prot(struct cpu *cpu, unsigned opsize)
 
 static void op_iret(struct cpu *cpu, const struct insn *in)
 {
+    /* IRET ends NMI blocking, even when it faults later (SDM Vol. 3A 6.7.1). */
+    cpu->s.nmi_blocked = false;
     if (cpu_real(cpu))
         iret_real(cpu, in->opsize);
     else if (cpu_v86(cpu))

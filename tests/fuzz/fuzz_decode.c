@@ -288,7 +288,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifdef FUZZ_STANDALONE
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+/* Watchdog: an input that runs longer than this is a hang (cpu_run must
+ * return within its budget); report it in hex and fail at once. */
+#define HANG_SECONDS 10
+static const uint8_t *cur_input;
+static size_t cur_size;
+
+static void on_alarm(int sig)
+{
+    static const char hex[] = "0123456789abcdef";
+    static char line[2 * (CODE_MAX + 1) + 64];
+    size_t k = 0;
+    (void)sig;
+    const char *msg = "fuzz_decode: HANG (cpu_run did not return) on input ";
+    while (*msg)
+        line[k++] = *msg++;
+    for (size_t i = 0; i < cur_size && k + 3 < sizeof(line); i++) {
+        line[k++] = hex[cur_input[i] >> 4];
+        line[k++] = hex[cur_input[i] & 15];
+    }
+    line[k++] = '\n';
+    if (write(2, line, k) < 0)
+        _exit(1);
+    _exit(1);
+}
+
+static void run_guarded(const uint8_t *data, size_t size)
+{
+    cur_input = data;
+    cur_size = size;
+    alarm(HANG_SECONDS);
+    run_one(data, size);
+    alarm(0);
+}
 
 static int run_file(const char *path)
 {
@@ -300,7 +336,7 @@ static int run_file(const char *path)
     static uint8_t buf[CODE_MAX + 1];
     size_t n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
-    run_one(buf, n);
+    run_guarded(buf, n);
     return 0;
 }
 
@@ -360,6 +396,7 @@ int main(int argc, char **argv)
     unsigned long runs = 0;
     uint64_t seed = 1;
     int rc = 0, paths = 0;
+    signal(SIGALRM, on_alarm);
     for (int i = 1; i < argc; i++) {
         if ((!strcmp(argv[i], "-n") || !strcmp(argv[i], "-runs")) && i + 1 < argc)
             runs = strtoul(argv[++i], NULL, 0);
@@ -385,7 +422,7 @@ int main(int argc, char **argv)
     static uint8_t buf[512];
     for (unsigned long k = 0; k < runs; k++) {
         size_t n = random_input(buf, sizeof(buf));
-        run_one(buf, n);
+        run_guarded(buf, n);
     }
     if (runs)
         printf("fuzz_decode: %lu random inputs (seed %llu) ran without a crash\n", runs, (unsigned long long)seed);

@@ -119,23 +119,27 @@ struct op_def {
 /* Each registered array ends with a row whose fn is NULL. */
 #define OPS_END { 0, 0, 0, 0, 0, NULL, NULL }
 
-/* Faster handlers: a group file may register, for one of its handlers, a
- * specialised one that the decoder picks for a given operand size and
- * operand form (e.g. a 32-bit register-register ADD without the generic
- * operand plumbing). Same semantics, checked by the same tests. */
+/* Specialised handlers (Bochs-style: one per operand size and operand
+ * form): the decoder picks one, when registered, over the generic handler of
+ * the matching row for this opcode, ModRM.reg, operand size and form. The
+ * generic row still decides validity (prefixes, modes, LOCK); a specialised
+ * handler has exactly the generic semantics for its case, and the same tests
+ * (the differential tester included) run it, since it is what executes. */
 #define FAST_ANY 0
 #define FAST_REG 1   /* ModRM register form (or no ModRM) */
 #define FAST_MEM 2   /* ModRM memory form */
 struct op_fast {
-    insn_fn generic;
-    uint8_t opsize;    /* 0: any size */
+    uint16_t op;       /* OP1/OP0F/OP38/OP3A | byte; only PFX_ANY rows are specialised */
+    int8_t reg;        /* ModRM.reg, -1 any */
+    uint8_t opsize;    /* 1, 2, 4 or 8; 0 any */
     uint8_t form;      /* FAST_* */
-    insn_fn fast;
+    uint8_t addrsize;  /* 2, 4 or 8; 0 any */
+    insn_fn fn;
 };
 #define OPS_FAST_REGISTER(arr)                                                          \
     __attribute__((used, section("caixa_fastops"))) static const struct op_fast *const arr##_reg_ = (arr)
-/* Each registered array ends with a row whose generic is NULL. */
-#define OPS_FAST_END { NULL, 0, 0, NULL }
+/* Each registered array ends with a row whose fn is NULL. */
+#define OPS_FAST_END { 0, 0, 0, 0, 0, NULL }
 
 /* Decodes one instruction at CS:ip in the current mode (used by the block
  * builder and by traces); faults (#UD, #PF, #GP on fetch or length > 15) are

@@ -32,9 +32,12 @@ extern const struct op_def *const __stop_caixa_ops[];
 extern const struct op_fast *const __start_caixa_fastops[] __attribute__((weak));
 extern const struct op_fast *const __stop_caixa_fastops[] __attribute__((weak));
 
-/* Fast variants sorted by generic handler, for a binary search. */
-static const struct op_fast **fasts;
-static size_t n_fasts;
+/* Specialised handlers per opcode. */
+struct fast_slot {
+    const struct op_fast **rows;
+    uint32_t n;
+};
+static struct fast_slot fast_slots[N_OPCODES];
 
 static void add_row(const struct op_def *d)
 {
@@ -61,11 +64,14 @@ static void add_row(const struct op_def *d)
     s->any_flags |= d->flags;
 }
 
-static int fast_cmp(const void *a, const void *b)
+static void add_fast(const struct op_fast *f)
 {
-    uintptr_t x = (uintptr_t)(*(const struct op_fast *const *)a)->generic;
-    uintptr_t y = (uintptr_t)(*(const struct op_fast *const *)b)->generic;
-    return x < y ? -1 : x > y;
+    struct fast_slot *s = &fast_slots[f->op & (N_OPCODES - 1)];
+    const struct op_fast **nr = realloc(s->rows, (s->n + 1) * sizeof(*nr));
+    if (!nr)
+        abort();
+    s->rows = nr;
+    s->rows[s->n++] = f;
 }
 
 static void build_tables(void)
@@ -74,37 +80,29 @@ static void build_tables(void)
         for (const struct op_def *d = *a; d->fn; d++)
             add_row(d);
     for (const struct op_fast *const *a = __start_caixa_fastops; a < __stop_caixa_fastops; a++)
-        for (const struct op_fast *f = *a; f->generic; f++) {
-            const struct op_fast **nf = realloc(fasts, (n_fasts + 1) * sizeof(*nf));
-            if (!nf)
-                abort();
-            fasts = nf;
-            fasts[n_fasts++] = f;
-        }
-    if (n_fasts)
-        qsort(fasts, n_fasts, sizeof(*fasts), fast_cmp);
+        for (const struct op_fast *f = *a; f->fn; f++)
+            add_fast(f);
 }
 
-/* The specialised handler for the decoded instruction, if one is registered. */
-static insn_fn pick_fast(const struct insn *in)
+/* The specialised handler for a decoded instruction of row d, if any. */
+static insn_fn pick_fast(const struct op_def *d, const struct insn *in, uint8_t modrm)
 {
-    size_t lo = 0, hi = n_fasts;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if ((uintptr_t)fasts[mid]->generic < (uintptr_t)in->fn)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (; lo < n_fasts && fasts[lo]->generic == in->fn; lo++) {
-        const struct op_fast *f = fasts[lo];
+    const struct fast_slot *s = &fast_slots[in->op & (N_OPCODES - 1)];
+    if (!s->n || d->pfx != PFX_ANY)
+        return d->fn;
+    for (uint32_t i = 0; i < s->n; i++) {
+        const struct op_fast *f = s->rows[i];
+        if (f->reg >= 0 && f->reg != ((modrm >> 3) & 7))
+            continue;
         if (f->opsize && f->opsize != in->opsize)
+            continue;
+        if (f->addrsize && f->addrsize != in->addrsize)
             continue;
         if ((f->form == FAST_REG && in->mod != 3) || (f->form == FAST_MEM && in->mod == 3))
             continue;
-        return f->fast;
+        return f->fn;
     }
-    return in->fn;
+    return d->fn;
 }
 
 void cpu_decode_init(void)
@@ -336,22 +334,17 @@ void cpu_decode(struct cpu *cpu, uint64_t ip, struct insn *in)
 
     if (in->lock && (!(fl & OPF_LOCK) || in->mod == 3))
         cpu_ud(cpu);
-    in->fn = d->fn;
+    in->fn = pick_fast(d, in, modrm);
     in->len = (uint8_t)f.pos;
-    if (n_fasts)
-        in->fn = pick_fast(in);
     in->last = (fl & OPF_END) != 0;
 }
 
 const char *cpu_insn_name(const struct insn *in)
 {
-    insn_fn fn = in->fn;
-    for (size_t i = 0; i < n_fasts; i++)
-        if (fasts[i]->fast == fn)
-            fn = fasts[i]->generic;
     const struct op_slot *s = &slots[in->op & (N_OPCODES - 1)];
     for (uint32_t i = 0; i < s->n; i++)
-        if (s->defs[i]->fn == fn)
+        if (s->defs[i]->fn == in->fn)
             return s->defs[i]->name;
-    return "?";
+    /* A specialised handler: the opcode's first row names it. */
+    return s->n ? s->defs[0]->name : "?";
 }

@@ -99,10 +99,11 @@ static void shift_rm(struct cpu *cpu, const struct insn *in, unsigned count, boo
         greg_write(cpu, in, in->rm, size, cnt ? shift_op(cpu, kind, size, v, cnt, imm) : v);
         return;
     }
-    uint64_t ea = insn_ea(cpu, in);
-    uint64_t v = mem_read(cpu, in->seg, ea, size);
-    if (cnt)
-        mem_write(cpu, in->seg, ea, size, shift_op(cpu, kind, size, v, cnt, false));
+    /* the operand is written even for a zero count: a read-only segment or
+     * page faults as on Intel processors */
+    uint64_t lin = seg_lin(cpu, in->seg, insn_ea(cpu, in), size, ACC_W);
+    uint64_t v = lin_read(cpu, lin, size, ACC_R);
+    lin_write(cpu, lin, size, cnt ? shift_op(cpu, kind, size, v, cnt, false) : v, ACC_W);
 }
 
 static void op_shift_imm(struct cpu *cpu, const struct insn *in) { shift_rm(cpu, in, (unsigned)in->imm & 0xff, true); }
@@ -158,10 +159,9 @@ static void shxd_rm(struct cpu *cpu, const struct insn *in, unsigned count)
         greg_write(cpu, in, in->rm, size, cnt ? shxd(cpu, left, size, v, src, cnt) : v);
         return;
     }
-    uint64_t ea = insn_ea(cpu, in);
-    uint64_t v = mem_read(cpu, in->seg, ea, size);
-    if (cnt)
-        mem_write(cpu, in->seg, ea, size, shxd(cpu, left, size, v, src, cnt));
+    uint64_t lin = seg_lin(cpu, in->seg, insn_ea(cpu, in), size, ACC_W);
+    uint64_t v = lin_read(cpu, lin, size, ACC_R);
+    lin_write(cpu, lin, size, cnt ? shxd(cpu, left, size, v, src, cnt) : v, ACC_W);
 }
 
 static void op_shxd_imm(struct cpu *cpu, const struct insn *in) { shxd_rm(cpu, in, (unsigned)in->imm & 0xff); }

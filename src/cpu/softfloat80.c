@@ -467,6 +467,11 @@ fx80 f80_scale(struct sf_env *e, fx80 a, fx80 b)
         return sb ? f80_make(f80_sign(a), 0, 0) : f80_make(f80_sign(a), 0x7fff, SIG_INT);
     bool inexact, up, ovf;
     uint64_t n = int_mag(e, b, SF_RZ, &inexact, &up, &ovf);
+    if (is_zero(b)) {
+        if ((a.se & 0x7fff) == 0 && (a.mant & SIG_INT))
+            a.se |= 1;  /* pseudo-denormal normalized; a denormal stays as it is */
+        return a;
+    }
     int32_t sc = (ovf || n > 0x10000) ? 0x10000 : (int32_t)n;  /* beyond any exponent range */
     if (sb)
         sc = -sc;

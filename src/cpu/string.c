@@ -3,7 +3,9 @@
  * REPNZ"). rSI/rDI/rCX are used at the address size. A long REP runs in
  * slices: after STR_SLICE iterations the instruction ends its block with
  * rip left on itself, so interrupts and timers are checked and the
- * instruction resumes with the registers as updated (as hardware does). */
+ * instruction resumes with the registers as updated (as hardware does).
+ * Forward REP MOVS/STOS over RAM run a page at a time through host
+ * pointers (str_fast); everything else goes element by element. */
 #include "cpu/cpu_int.h"
 
 /* Iterations of one REP instruction per handler call. */
@@ -89,6 +91,23 @@ static uint64_t page_room(uint64_t off, uint64_t base, unsigned as, unsigned siz
     return room / size;
 }
 
+/* Expand-down data segments: type bit 2 without the code bit (SDM Vol. 3A 3.4.5.1). */
+#define SEG_TYPE_CODE 0x8
+#define SEG_TYPE_EXPDOWN 0x4
+
+/* True if [off, off + bytes) is inside the segment limit, so that checking
+ * the whole run at once cannot fault where element-wise execution would
+ * have done some elements first. Expand-down segments take the slow path. */
+static bool run_in_limit(const struct cpu *cpu, int seg, uint64_t off, uint64_t bytes)
+{
+    if (cpu_is64(cpu))
+        return true;
+    const struct seg_cache *s = &cpu->s.seg[seg];
+    if ((s->attr & SEGA_S) && (s->attr & (SEG_TYPE_CODE | SEG_TYPE_EXPDOWN)) == SEG_TYPE_EXPDOWN)
+        return false;
+    return off + bytes - 1 <= s->limit;
+}
+
 /* REP MOVS/STOS forward (DF = 0) over RAM: up to max elements at once,
  * through host pointers. Returns the elements done, 0 when the slow path
  * must take the next one (TLB miss, page or address-size edge, DF = 1). */
@@ -109,7 +128,9 @@ static uint64_t str_fast(struct cpu *cpu, const struct insn *in, unsigned kind, 
     if (k == 0)
         return 0;
     uint64_t bytes = k * size;
-    /* the segment checks (limit, type) cover the whole run */
+    if (!run_in_limit(cpu, S_ES, di, bytes) || (kind == STR_MOVS && !run_in_limit(cpu, in->seg, si, bytes)))
+        return 0;
+    /* the segment checks (type, presence, canonical form) cover the whole run */
     uint8_t *d = tlb_host(cpu, seg_lin(cpu, S_ES, di, (unsigned)bytes, ACC_W), bytes, ACC_W);
     if (!d)
         return 0;
@@ -150,9 +171,14 @@ static void string_op(struct cpu *cpu, const struct insn *in, unsigned kind)
     bool conditional = kind == STR_CMPS || kind == STR_SCAS;
     bool fast = kind == STR_MOVS || kind == STR_STOS;
     uint64_t n = areg_read(cpu, R_CX, as);
-    /* with a 32-bit address size ECX is written (RCX zero-extended) even
-     * for a zero count, as Intel processors do */
+    /* With a 32-bit address size Intel processors write ECX (zero-extending
+     * RCX) even for a zero count, and for MOVS/STOS also their pointers. */
     areg_write(cpu, R_CX, as, n);
+    if (fast) {
+        areg_write(cpu, R_DI, as, areg_read(cpu, R_DI, as));
+        if (kind == STR_MOVS)
+            areg_write(cpu, R_SI, as, areg_read(cpu, R_SI, as));
+    }
     /* single-stepping (TF or the debugger) traps after each iteration (SDM Vol. 3A 17.3.1.4) */
     uint64_t slice = (cpu->s.rflags & FL_TF) || cpu->single_step ? 1 : STR_SLICE;
     while (n != 0) {

@@ -61,17 +61,18 @@ struct vm *vm_create(const struct vm_params *p)
     vm->no_reboot = p->no_reboot;
     vm->a20 = true;
     vm->timerfd = vm->sigfd = -1;
-    vm->ncpus = p->ncpus < 1 ? 1 : p->ncpus;
+    vm->ncpus = 1;
     vm->cfg = config_new("Devices");
     vm->pio = pio_table_new();
     vm->clock = vclock_new();
     vclock_pause(vm->clock); /* virtual time starts with vm_run */
     vclock_set_deadline_hook(vm->clock, vm_time_deadline_changed, vm);
 
-    if (vm->ncpus > CAIXA_MAX_CPUS) {
+    if (p->ncpus > CAIXA_MAX_CPUS) {
         log_error("at most %d vCPUs", CAIXA_MAX_CPUS);
         goto fail;
     }
+    vm->ncpus = p->ncpus < 1 ? 1 : p->ncpus;
     if (physmem_init(&vm->mem, p->ram_size) < 0) {
         log_error("cannot get %llu MiB of guest RAM from the host: %s",
                   (unsigned long long)(p->ram_size >> 20), strerror(errno));

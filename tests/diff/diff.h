@@ -86,9 +86,8 @@ enum rm_kind { RM_ANY, RM_REG, RM_MEM };
 #define S_MEMRBX (1u << 18)   /* rbx -> 16-aligned window operand */
 #define S_LEA (1u << 19)      /* random addressing form, no memory access */
 #define S_STACK (1u << 20)    /* uses the stack: rsp -> window, compared */
-#define S_REX_NOW (1u << 21)  /* never add REX (AH..BH byte registers matter) */
 #define S_BCDIMM (1u << 22)   /* AAM/AAD: imm8 base, mostly 10 */
-#define S_NOREPEAT (1u << 23) /* string op without REP: count irrelevant */
+#define S_INFO (1u << 23)     /* informational: runs with --info only, never fails */
 #define S_SSE_PD (1u << 24)   /* element type for SSE operand generation */
 #define S_SSE_PS (1u << 25)
 #define S_SSE_INT (1u << 26)

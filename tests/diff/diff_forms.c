@@ -69,6 +69,7 @@
 #define X_POP "dd d8 "
 #define X87(nm, body) RAW(nm, X_INIT body, SZ_Q, BX | AX, 0, S_X87)
 #define X87F(nm, body) RAW(nm, X_INIT body, SZ_Q, BX | AX, 0, S_X87 | S_FPU_CW)
+#define X87I(nm, body) RAW(nm, X_INIT body, SZ_Q, BX | AX, 0, S_X87 | S_FPU_CW | S_INFO)
 
 /* SSE: register form xmm1, xmm2 (ModRM CA) and memory form xmm1, [rbx]
  * (ModRM 0B, 16-byte aligned). */
@@ -266,6 +267,16 @@ const struct form diff_forms[] = {
     X87F("fistp m32", X_LDA "db 5b 20 "), X87F("fistp m64", X_LDA "df 7b 20 "),
     X87F("fist m16", X_LDA "df 53 20 " X_POP), RAW("fisttp m32", X_INIT X_LDA "db 4b 20 ", SZ_Q, BX | AX, 0, S_X87 | FEAT(F_SSE3)),
     X87F("fiadd m32", X_LDA "da 43 58 " X_OUT), X87F("fimul m32", X_LDA "da 4b 58 " X_OUT),
+    X87F("fbstp", X_LDA "df 73 20 "), X87F("fistp m16", X_LDA "df 5b 20 "),
+    RAW("fisttp m64", X_INIT X_LDA "dd 4b 20 ", SZ_Q, BX | AX, 0, S_X87 | FEAT(F_SSE3)),
+    X87("fld st1", X_LDA X_LDB "d9 c1 " X_OUT X_OUT2 X_POP), X87F("fst st1", X_LDA X_LDB "dd d1 " X_OUT X_OUT2),
+    /* transcendental: the host's microcode rounding is not specified bit for
+     * bit, so these run only with --info and do not fail the run */
+    X87I("fsin", X_LDA "d9 fe " X_OUT), X87I("fcos", X_LDA "d9 ff " X_OUT),
+    X87I("fptan", X_LDA "d9 f2 " X_OUT X_OUT2), X87I("fsincos", X_LDA "d9 fb " X_OUT X_OUT2),
+    X87I("fpatan", X_LDB X_LDA "d9 f3 " X_OUT), X87I("f2xm1", X_LDA "d9 f0 " X_OUT),
+    X87I("fyl2x", X_LDB X_LDA "d9 f1 " X_OUT), X87I("fyl2xp1", X_LDB X_LDA "d9 f9 " X_OUT),
+    X87F("fsubr m64+fchs", X_LDA "dc 6b 40 d9 e0 " X_OUT),
 
     /* SSE / SSE2 / SSE3 / SSSE3 */
     SSE4("add", "58", 0), SSE4("mul", "59", 0), SSE4("sub", "5c", 0), SSE4("min", "5d", 0),

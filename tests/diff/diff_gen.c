@@ -277,7 +277,7 @@ static void gen_encoded(struct tcase *tc, const struct form *f, unsigned opsize,
     struct enc e = { tc->code, 0 };
     unsigned nregs = tc->compat ? 8 : 16;
     bool byteop = opsize == 1;
-    bool use_rex = !tc->compat && (!byteop || rng_below(r, 2)) && !(f->sp & S_REX_NOW);
+    bool use_rex = !tc->compat && (!byteop || rng_below(r, 2));
     bool four_ok = byteop && !use_rex;
     unsigned rex = opsize == 8 ? REX_W : 0;
     uint16_t implicit = f->implicit;

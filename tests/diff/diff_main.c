@@ -3,7 +3,7 @@
  * register, the memory window, a defined flag or the exception raised.
  *
  *   caixa-diff [--quick] [--seed N] [-n ITER] [--only NAME] [--max-print N]
- *              [--no-compat] [--selftest] [--list] [--dump]
+ *              [--no-compat] [--selftest] [--list] [--dump] [--info]
  *
  * Exit status: 0 all equal, 1 mismatches (or a failed self-test), 2 set-up
  * failure. */
@@ -33,7 +33,7 @@ struct opts {
     uint64_t seed;
     const char *only;
     unsigned max_print;
-    bool compat, selftest, list, dump;
+    bool compat, selftest, list, dump, info;
 };
 
 enum verdict { V_SAME, V_DIFF };
@@ -206,7 +206,7 @@ struct stat {
 static void usage(void)
 {
     puts("usage: caixa-diff [--quick] [--seed N] [-n ITER] [--only NAME] [--max-print N]\n"
-         "                  [--no-compat] [--selftest] [--list] [--dump]\n"
+         "                  [--no-compat] [--selftest] [--list] [--dump] [--info]\n"
          "Compares caixa's CPU with the host CPU instruction by instruction.\n"
          "  --quick       fewer iterations (for make check)\n"
          "  --seed N      random seed (default: time)\n"
@@ -216,7 +216,8 @@ static void usage(void)
          "  --no-compat   do not run integer forms in 32-bit compatibility mode\n"
          "  --selftest    check that perturbed results are detected as mismatches\n"
          "  --list        list the forms\n"
-         "  --dump        print what each case changed on the host (debugging the tester)");
+         "  --dump        print what each case changed on the host (debugging the tester)\n"
+         "  --info        also run informational forms (x87 transcendentals); they never fail");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -225,7 +226,7 @@ static int parse(int argc, char **argv, struct opts *o)
     o->seed = (uint64_t)time(NULL);
     o->only = NULL;
     o->max_print = 8;
-    o->selftest = o->list = o->dump = false;
+    o->selftest = o->list = o->dump = o->info = false;
     o->compat = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -247,6 +248,8 @@ static int parse(int argc, char **argv, struct opts *o)
             o->list = true;
         else if (!strcmp(a, "--dump"))
             o->dump = true;
+        else if (!strcmp(a, "--info"))
+            o->info = true;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage();
             exit(0);
@@ -348,6 +351,8 @@ int main(int argc, char **argv)
         const struct form *f = &diff_forms[fi];
         if (o.only && !strstr(f->name, o.only))
             continue;
+        if ((f->sp & S_INFO) && !o.info)
+            continue;
         unsigned feat = f->sp >> S_FEAT_SHIFT;
         if (feat && !((hfeat & gfeat) >> feat & 1)) {
             printf("SKIP  %-22s needs %s, which %s does not report in CPUID\n", f->name, feature_names[feat],
@@ -381,11 +386,12 @@ int main(int argc, char **argv)
                 if (v == V_SAME)
                     continue;
                 st->diffs++;
-                ndiff++;
+                if (!(f->sp & S_INFO))
+                    ndiff++;
                 if (printed++ < o.max_print) {
                     case_describe(&tc, desc, sizeof(desc));
                     describe_inputs(&tc, in, sizeof(in));
-                    printf("MISMATCH %s | in: %s | %s\n", desc, in, msg);
+                    printf("%s %s | in: %s | %s\n", (f->sp & S_INFO) ? "INFO-DIFF" : "MISMATCH", desc, in, msg);
                 }
             }
         }
@@ -401,9 +407,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nstats; i++) {
         struct stat *st = &stats[i];
         if (st->diffs) {
-            printf("FAIL  %-22s .%-2u %6u/%u%s\n", st->f->name, st->size * 8, st->diffs, st->runs,
-                   st->faults ? " (some cases fault on the host)" : "");
-            bad_forms++;
+            bool info = st->f->sp & S_INFO;
+            printf("%s  %-22s .%-2u %6u/%u%s\n", info ? "INFO" : "FAIL", st->f->name, st->size * 8, st->diffs,
+                   st->runs, st->faults ? " (some cases fault on the host)" : "");
+            bad_forms += !info;
         }
     }
     printf("caixa-diff: %lu cases, %lu mismatches in %u form/size pairs, %u forms skipped; seed %" PRIu64 "\n",

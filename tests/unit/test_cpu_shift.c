@@ -56,6 +56,12 @@ static const uint8_t shl_mem[] = {
     0xc7, 0x05, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x80, /* mov dword [0x10000], 0x80000001 */
     0xd1, 0x25, 0x00, 0x00, 0x01, 0x00,         /* shl dword [0x10000], 1 */
 };
+/* 32-bit */
+static const uint8_t count0_cs_write[] = {
+    /* xor ecx, ecx */
+    /* sar byte [cs:0x10000], cl */
+    0x31, 0xc9, 0x2e, 0xd2, 0x3d, 0x00, 0x00, 0x01, 0x00,
+};
 
 #define RUN(t, mode, code) do { th_init((t), (mode)); th_run_ok((t), (code), sizeof(code)); } while (0)
 
@@ -144,6 +150,18 @@ static void test_shift_memory(void **st)
     th_destroy(&t);
 }
 
+/* A memory shift by 0 still writes its operand: through a CS override
+ * (execute/read code segment) that is #GP(0), as on Intel processors. */
+static void test_count_zero_writes(void **st)
+{
+    (void)st;
+    struct th t;
+    th_init(&t, TH_PM32);
+    th_run(&t, count0_cs_write, sizeof(count0_cs_write));
+    assert_int_equal(th_vector(&t), EXC_GP);
+    th_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +169,7 @@ int main(void)
         cmocka_unit_test(test_sar),        cmocka_unit_test(test_rcl),
         cmocka_unit_test(test_rcr_ror),    cmocka_unit_test(test_shld_shrd16),
         cmocka_unit_test(test_shrd64),     cmocka_unit_test(test_shift_memory),
+        cmocka_unit_test(test_count_zero_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,13 @@ static const uint8_t fault_mid_rep[] = {
     0xb0, 0x77,                                 /* mov al, 0x77 */
     0xf3, 0x67, 0xaa,                           /* a32 rep stosb */
 };
+/* 32-bit */
+static const uint8_t fault_limit_pm32[] = {
+    0xbf, 0x00, 0x00, 0x01, 0x00,               /* mov edi, 0x10000 */
+    0xb9, 0x08, 0x00, 0x00, 0x00,               /* mov ecx, 8 */
+    0xb0, 0x55,                                 /* mov al, 0x55 */
+    0xf3, 0xaa,                                 /* rep stosb */
+};
 
 #define RUN(t, mode, code) do { th_init((t), (mode)); th_run_ok((t), (code), sizeof(code)); } while (0)
 
@@ -233,6 +240,23 @@ static void test_a32_zero_count(void **st)
     th_destroy(&t);
 }
 
+/* A byte-granular ES limit inside a page: the elements below the limit are
+ * stored before the #GP, as element-wise execution does. */
+static void test_fault_at_limit(void **st)
+{
+    (void)st;
+    struct th t;
+    th_init(&t, TH_PM32);
+    t.cpu.s.seg[S_ES].attr = TH_ATTR_DATA | SEGA_DB;
+    t.cpu.s.seg[S_ES].limit = 0x10003;
+    th_run(&t, fault_limit_pm32, sizeof(fault_limit_pm32));
+    assert_int_equal(th_vector(&t), EXC_GP);
+    assert_int_equal(th_reg(&t, R_DI), 0x10004);
+    assert_int_equal(th_reg(&t, R_CX), 4);
+    assert_int_equal(th_peek(&t, 0x10000, 8), 0x55555555u);
+    th_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,7 +265,7 @@ int main(void)
         cmocka_unit_test(test_lods_a32),    cmocka_unit_test(test_long_rep),
         cmocka_unit_test(test_outs_ins),    cmocka_unit_test(test_rep_zero_count),
         cmocka_unit_test(test_fault_mid_rep), cmocka_unit_test(test_rep_single_step),
-        cmocka_unit_test(test_a32_zero_count),
+        cmocka_unit_test(test_a32_zero_count), cmocka_unit_test(test_fault_at_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@ struct block {
     uint8_t succ_cpl[2];
     uint8_t succ_next;
     uint32_t n;
+    uint32_t span;              /* offset of its last byte from its first */
     uint8_t mode;
     bool valid;
     struct insn insns[];
@@ -44,6 +45,7 @@ struct page_ref {
 };
 
 struct cpu_block_cache {
+    struct block *scratch;      /* a one-instruction block that is never cached */
     uint8_t *arena;
     size_t used;
     struct block *hash[1u << HASH_BITS];
@@ -67,7 +69,10 @@ int cpu_blocks_init(struct cpu *cpu)
     if (!bc)
         return -1;
     bc->arena = malloc(ARENA_BYTES);
-    if (!bc->arena) {
+    bc->scratch = calloc(1, sizeof(struct block) + sizeof(struct insn));
+    if (!bc->arena || !bc->scratch) {
+        free(bc->arena);
+        free(bc->scratch);
         free(bc);
         return -1;
     }
@@ -78,6 +83,7 @@ int cpu_blocks_init(struct cpu *cpu)
 void cpu_blocks_destroy(struct cpu *cpu)
 {
     if (cpu->blocks) {
+        free(cpu->blocks->scratch);
         free(cpu->blocks->arena);
         free(cpu->blocks);
         cpu->blocks = NULL;
@@ -231,6 +237,10 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
         cpu_decode(cpu, ip, &b->insns[b->n]);
         cpu->jmp = outer;
     }
+    b->span = 0;
+    for (uint32_t i = 0; i < b->n; i++)
+        b->span += b->insns[i].len;
+    b->span--;
     bc->used += sizeof(struct block) + b->n * sizeof(struct insn);
     bc->used = (bc->used + 15) & ~(size_t)15;
 
@@ -248,6 +258,30 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
 
 static struct block *find_block(struct cpu *cpu);
 
+/* One instruction decoded afresh, for code that a cached block would run
+ * past the CS limit: its own fetch then checks the limit. */
+static struct block *one_insn_block(struct cpu *cpu, uint64_t phys)
+{
+    struct block *b = cpu->blocks->scratch;
+    memset(b, 0, sizeof(*b));
+    b->phys = phys;
+    b->phys2 = NO_PAGE;
+    b->mode = cpu->mode;
+    b->n = 1;
+    cpu_decode(cpu, cpu->s.rip, &b->insns[0]);
+    b->insns[0].last = 1;
+    b->span = b->insns[0].len - 1u;
+    return b;   /* not valid: never cached nor linked */
+}
+
+/* A cached block fits under the CS limit it is run with now? */
+static struct block *within_limit(struct cpu *cpu, struct block *b)
+{
+    if (likely(cpu->mode & MODE_CS64) || cpu->s.rip + b->span <= cpu->s.seg[S_CS].limit)
+        return b;
+    return one_insn_block(cpu, b->phys);
+}
+
 /* The block at CS:RIP, through prev's successor links when they still hold. */
 static struct block *next_block(struct cpu *cpu, struct block *prev)
 {
@@ -257,10 +291,10 @@ static struct block *next_block(struct cpu *cpu, struct block *prev)
             struct block *s = prev->succ[i];
             if (s && prev->succ_lin[i] == lin && prev->succ_epoch[i] == cpu->chain_epoch &&
                 prev->succ_cpl[i] == cpu->s.cpl && s->mode == cpu->mode && s->valid)
-                return s;
+                return within_limit(cpu, s);
         }
     }
-    struct block *b = find_block(cpu);
+    struct block *b = within_limit(cpu, find_block(cpu));
     if (prev && prev->valid) {
         int i = prev->succ_next;
         prev->succ_next ^= 1;

@@ -108,6 +108,24 @@ static void test_nmi_blocking(void **state)
     th_destroy(&t);
 }
 
+/* A block decoded under one CS limit is not run past a lower one: the
+ * instruction beyond the limit faults (#GP(0), SDM Vol. 3A 5.3). */
+static void test_cs_limit_on_cached_block(void **state)
+{
+    (void)state;
+    struct th t;
+    th_init(&t, TH_PM32);
+    const uint8_t code[] = { 0x90, 0x90, 0xb8, 0x01, 0x00, 0x00, 0x00 };  /* nop; nop; mov eax, 1 */
+    th_run_ok(&t, code, sizeof(code));                  /* cached with the 4 GiB limit */
+    t.cpu.s.seg[S_CS].limit = TH_CODE + 2;              /* the MOV is now outside */
+    t.cpu.s.regs[R_AX] = 0;
+    t.cpu.s.rip = TH_CODE;
+    cpu_run(&t.cpu, 3);
+    assert_int_equal(t.cpu.s.rip, TH_VEC + 4 * EXC_GP);
+    assert_int_equal(t.cpu.s.regs[R_AX], 0);
+    th_destroy(&t);
+}
+
 /* A budget ends the run between blocks. */
 static void test_budget(void **state)
 {
@@ -146,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_smc_cached_block),
         cmocka_unit_test(test_sti_shadow),
         cmocka_unit_test(test_nmi_blocking),
+        cmocka_unit_test(test_cs_limit_on_cached_block),
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_triple_fault),
     };

@@ -73,7 +73,7 @@ static const struct sse_case cases[] = {
 };
 #undef CASE
 
-static uint64_t rs = 0x3289c1320dc14dd1ull;
+static uint64_t rs = 0x618967849827f31bull;
 static uint64_t rnd(void)
 {
     rs ^= rs << 13;

@@ -17,7 +17,8 @@
  *              ECX  SSE3 SSSE3 CX16 MOVBE POPCNT
  *  2           -    "use leaf 4" descriptor (0xff)
  *  4           -    L1d 32K/8-way, L1i 32K/8-way, L2 4M/16-way, 64-byte lines
- *  3, 5, 6, 7  -    zero (no PSN, MONITOR, power management; leaf 7: nothing)
+ *  3, 5, 6     -    zero (no PSN, MONITOR, power management)
+ *  7 (sub 0)   EBX  ADX (alu.c: ADCX/ADOX)
  *  0x80000000  EAX  max extended leaf 0x80000008
  *  0x80000001  ECX  LAHF/SAHF in 64-bit mode, ABM (LZCNT), PREFETCHW (datamov.c: a hint)
  *              EDX  SYSCALL NX Page1GB RDTSCP LM
@@ -25,7 +26,7 @@
  *  0x80000006  ECX  L2: 4096 KiB, 16-way, 64-byte lines
  *  0x80000007  EDX  invariant TSC (msr.c: CPU_TSC_HZ from the virtual clock)
  *  0x80000008  EAX  40 physical / 48 linear address bits
- * Not advertised: HTT, x2APIC, MCA, PSE-36, PCID, XSAVE/AVX, BMI, ADX, the
+ * Not advertised: HTT, x2APIC, MCA, PSE-36, PCID, XSAVE/AVX, BMI, the
  * hypervisor bit. Leaves above the maximum return the highest basic leaf
  * (Intel behaviour). */
 #include "cpu/cpu_sys.h"
@@ -33,6 +34,7 @@
 const char cpu_model_name[] = "caixa virtual CPU";
 
 #define MAX_BASIC_LEAF 7u
+#define L7B_ADX (1u << 19)   /* CPUID.(EAX=7,ECX=0):EBX[19] */
 #define MAX_EXT_LEAF 0x80000008u
 
 /* CPUID.1:EDX (SDM Vol. 2 table 3-11) */
@@ -142,6 +144,10 @@ void cpuid_query(struct cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
         break;
     case 4:
         leaf4(sub, r);
+        break;
+    case 7:
+        if (sub == 0)
+            r[1] = L7B_ADX;
         break;
     case 0x80000000u:
         r[0] = MAX_EXT_LEAF;

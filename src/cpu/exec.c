@@ -442,6 +442,9 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
     cpu->exit_reason = CPU_EXIT_BUDGET;
     if (setjmp(jb)) {
         cpu->jmp = &jb;
+        /* A fault counts as an instruction, so that a guest faulting in a
+         * loop still ends its budget. */
+        cpu->insn_count++;
         deliver_exception(cpu);
         if (cpu->exit_reason == CPU_EXIT_RESET)
             return CPU_EXIT_RESET;

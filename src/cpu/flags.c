@@ -54,7 +54,9 @@ static bool lf_of(const struct cpu *cpu)
     case LF_LOGIC: return false;
     case LF_INC: return lf->res == sb;
     case LF_DEC: return lf->res == sb - 1;
-    case LF_SHL: return ((lf->res & sb) != 0) != lf_cf(cpu);
+    /* The top two bits of the operand, for any count (as Intel parts do;
+     * the SDM defines OF for count 1 only, where this is MSB(res) ^ CF). */
+    case LF_SHL: return ((lf->dst ^ (lf->dst << 1)) & sb) != 0;
     case LF_SHR: return (lf->dst & sb) != 0;
     case LF_SAR: return false;
     default: return cpu->s.rflags & FL_OF;

@@ -6,7 +6,9 @@
  * Both sides see the same linear addresses: the host maps a 2 MiB region at
  * a fixed low address and the guest's page tables map the same linear range
  * onto guest RAM, so register values that are pointers (memory operands,
- * string ops, RIP-relative forms) are identical. */
+ * string ops, RIP-relative forms) are identical. Integer forms also run in
+ * 32-bit and 16-bit code (compatibility mode: the host far-returns to its
+ * 32-bit user CS or to a 16-bit LDT segment); BCD runs there only. */
 #ifndef CAIXA_TESTS_DIFF_H
 #define CAIXA_TESTS_DIFF_H
 
@@ -28,7 +30,7 @@
 
 /* Register file as the generated host code loads and stores it. */
 struct dstate {
-    uint64_t regs[16];      /* rsp (4) is neither loaded nor compared */
+    uint64_t regs[16];      /* rsp (4): loaded and compared for stack forms only */
     uint64_t rflags;
     uint32_t mxcsr;
     uint32_t mxcsr_default; /* restored for the C code after the run */
@@ -134,7 +136,8 @@ struct tcase {
     uint8_t cc;             /* S_CC condition */
     uint8_t code[24];
     unsigned len;
-    bool compat;            /* 32-bit compatibility mode */
+    bool compat;            /* compatibility mode: 32-bit code, or 16-bit if code16 */
+    bool code16;            /* 16-bit code segment (base = the region, IP = offset) */
     bool has_mem;           /* a ModRM memory operand */
     int regop, rmreg, base; /* chosen registers, -1 if none */
     uint64_t ea;            /* memory operand address */
@@ -166,5 +169,9 @@ uint64_t host_insn_addr(bool compat);
 /* True when the host's GS base is 0, so a GS override means the same as
  * none on both sides (64-bit mode). */
 bool host_gs_zero(void);
+/* True when a 16-bit code segment could be put in the host's LDT. */
+bool host_has_code16(void);
+/* Offset of the instruction under test in the region (its IP in 16-bit code). */
+#define TEST_OFF 0x400u
 
 #endif

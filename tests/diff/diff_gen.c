@@ -235,6 +235,8 @@ static void set_sized(uint64_t *reg, unsigned size, uint64_t v)
 static void gen_lea(struct tcase *tc, struct rng *r, struct enc *e, unsigned opsize)
 {
     bool a32 = rng_below(r, 3) == 0;
+    /* 67h flips the address size: 32-bit code -> 16-bit, 16-bit code -> 32-bit */
+    bool addr16 = tc->code16 ? !a32 : (a32 && tc->compat);
     unsigned rex = opsize == 8 ? REX_W : 0;
     unsigned regop = (unsigned)pick_reg(r, tc->compat ? 8 : 16, false, 0);
     unsigned mod = rng_below(r, 3), rm = rng_below(r, 8);
@@ -242,14 +244,14 @@ static void gen_lea(struct tcase *tc, struct rng *r, struct enc *e, unsigned ops
         rex |= (regop >= 8 ? REX_R : 0) | (rng_below(r, 2) ? REX_X : 0) | (rng_below(r, 2) ? REX_B : 0);
     if (a32)
         put(e, 0x67);
-    if (opsize == 2)
+    if ((opsize == 2) != tc->code16)
         put(e, 0x66);
     if (rex)
         put(e, REX | rex);
     put(e, 0x8d);
     put(e, (mod << 6) | ((regop & 7) << 3) | rm);
-    if (a32 && tc->compat) {
-        /* 67h in 32-bit code: 16-bit addressing, no SIB (SDM Vol. 2 table 2-1) */
+    if (addr16) {
+        /* 16-bit addressing, no SIB (SDM Vol. 2 table 2-1) */
         if (mod == 1)
             put(e, rng_below(r, 256));
         else if (mod == 2 || (mod == 0 && rm == 6))
@@ -333,12 +335,14 @@ static void gen_encoded(struct tcase *tc, const struct form *f, unsigned opsize,
      * sides (CS is not writable in 32-bit code: #GP), GS has base 0 */
     if ((f->sp & S_LOCK) && tc->has_mem && rng_below(r, 2))
         put(&e, 0xf0);
+    if (tc->has_mem && tc->code16)
+        put(&e, 0x67);   /* 32-bit addressing: the window is above 64 KiB */
     if (tc->has_mem && rng_below(r, 4) == 0) {
         static const uint8_t segpfx[5] = { 0x26, 0x2e, 0x36, 0x3e, 0x65 };
         unsigned n = !tc->compat && host_gs_zero() ? 5 : 4;
         put(&e, segpfx[rng_below(r, n)]);
     }
-    if (opsize == 2)
+    if (opsize == 2 ? !tc->code16 : (opsize == 4 && tc->code16))
         put(&e, 0x66);
     if (f->pfx)
         put(&e, f->pfx);
@@ -642,8 +646,10 @@ void gen_case(struct tcase *tc, const struct form *f, unsigned opsize, struct rn
     }
     tc->compat = (f->sp & S_COMPAT) ||
                  (allow_compat && !f->raw && opsize != 8 && rng_below(r, 8) == 0);
+    if (tc->compat && !(f->sp & S_COMPAT) && host_has_code16() && rng_below(r, 2))
+        tc->code16 = true;   /* integer forms: 16-bit code half of the time */
     if (f->sp & S_STACK)
-        tc->compat = false;
+        tc->compat = tc->code16 = false;
     if (f->raw)
         gen_raw(tc, f, r);
     else
@@ -701,7 +707,7 @@ void case_describe(const struct tcase *tc, char *buf, size_t n)
     if (!f->raw || (f->sp & S_STR))
         k += (size_t)snprintf(buf + k, n - k, ".%u", tc->opsize * 8);
     if (tc->compat)
-        k += (size_t)snprintf(buf + k, n - k, " (compat32)");
+        k += (size_t)snprintf(buf + k, n - k, tc->code16 ? " (code16)" : " (compat32)");
     if (tc->regop >= 0 && k < n)
         k += (size_t)snprintf(buf + k, n - k, " reg=%s", reg_name(tc, tc->regop));
     if (tc->rmreg >= 0 && k < n)

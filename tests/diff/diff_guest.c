@@ -178,6 +178,13 @@ void guest_run(const struct tcase *tc, struct dresult *out)
     s->seg[S_CS].base = 0;
     s->seg[S_CS].limit = 0xffffffffu;
     s->seg[S_CS].attr = SEGA_P | SEGA_S | 0xb | SEGA_G | (tc->compat ? SEGA_DB : SEGA_L);
+    if (tc->code16) {
+        /* as the host's LDT segment: base = the region, 64 KiB, 16-bit */
+        s->seg[S_CS].base = region_lin;
+        s->seg[S_CS].limit = 0xffff;
+        s->seg[S_CS].attr = SEGA_P | SEGA_S | 0xb;
+        at -= region_lin;
+    }
     s->cpl = 0;
     s->rip = at;
     s->halted = false;

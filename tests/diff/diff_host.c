@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <asm/ldt.h>
 #include <asm/prctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -21,19 +22,26 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-/* Where the instruction under test sits; the prologue jumps (64-bit) or far
- * returns (compat) there. */
-#define TEST_OFF 0x400u
+/* The instruction under test sits at TEST_OFF; the prologue jumps (64-bit)
+ * or far returns (compat) there. */
 /* Linux x86-64 user code selectors (arch/x86 segment layout): __USER32_CS
  * and __USER_CS. */
 #define USER32_CS 0x23
 #define USER64_CS 0x33
 #define USER_DS 0x2b   /* 64-bit processes run with null DS/ES: load it for 32-bit code */
+/* LDT entry 0, RPL 3: a 16-bit code segment whose base is the region. */
+#define LDT16_CS 0x07
 
 static uint8_t *region;
+static bool code16_ok;
 static sigjmp_buf fault_jb;
 static volatile sig_atomic_t fault_vec;
 static uint8_t altstack[1 << 16];
+
+bool host_has_code16(void)
+{
+    return code16_ok;
+}
 
 bool host_gs_zero(void)
 {
@@ -79,7 +87,7 @@ static void mem_rdi(struct emit *e, bool w, unsigned pfx, const uint8_t *op, uns
 
 #define OFF(f) ((uint32_t)offsetof(struct dstate, f))
 
-static void emit_prologue(struct emit *e, bool compat, bool stack)
+static void emit_prologue(struct emit *e, bool compat, bool code16, bool stack)
 {
     static const uint8_t mov_load[] = { 0x8b }, movdqu_load[] = { 0x0f, 0x6f };
     static const uint8_t ldmxcsr[] = { 0x0f, 0xae }, push_m[] = { 0xff };
@@ -120,16 +128,25 @@ static void emit_prologue(struct emit *e, bool compat, bool stack)
     e8(e, 0x8e); e8(e, 0x04); e8(e, 0x25); e32(e, save + 8);
     e8(e, 0x48); e8(e, 0x89); e8(e, 0x24); e8(e, 0x25); e32(e, save);
     e8(e, 0x48); e8(e, 0xc7); e8(e, 0xc4); e32(e, (uint32_t)(uintptr_t)(region + LOWSTACK_OFF));
-    e8(e, 0x6a); e8(e, USER32_CS);
-    e8(e, 0x68); e32(e, (uint32_t)target);
+    e8(e, 0x6a); e8(e, code16 ? LDT16_CS : USER32_CS);
+    e8(e, 0x68); e32(e, code16 ? TEST_OFF : (uint32_t)target);
     e8(e, 0x48); e8(e, 0xcb);
 }
 
-static void emit_epilogue(struct emit *e, bool compat, bool stack)
+static void emit_epilogue(struct emit *e, bool compat, bool code16, bool stack)
 {
     static const uint8_t mov_store[] = { 0x89 }, movdqu_store[] = { 0x0f, 0x7f };
     static const uint8_t mxcsr_op[] = { 0x0f, 0xae }, pop_m[] = { 0x8f }, fnstsw[] = { 0xdd };
-    if (compat) {
+    if (code16) {
+        /* 16-bit code: push dword USER64_CS ; push dword lab64 ; o32 retf */
+        e8(e, 0x66); e8(e, 0x6a); e8(e, USER64_CS);
+        e8(e, 0x66); e8(e, 0x68);
+        uint32_t lab64 = (uint32_t)(uintptr_t)(e->p + 4 + 2);
+        e32(e, lab64);
+        e8(e, 0x66); e8(e, 0xcb);
+        e8(e, 0x48); e8(e, 0x8b); e8(e, 0x24); e8(e, 0x25);
+        e32(e, (uint32_t)(uintptr_t)(region + SAVE_OFF));
+    } else if (compat) {
         /* 32-bit code: push USER64_CS ; push lab64 ; retf */
         e8(e, 0x6a); e8(e, USER64_CS);
         e8(e, 0x68);
@@ -198,6 +215,16 @@ uint64_t host_init(void)
     }
     if (!region)
         return 0;
+    /* LDT: 16-bit code, base = the region, limit 64 KiB (SDM Vol. 3A 3.4.5) */
+    struct user_desc d;
+    memset(&d, 0, sizeof(d));
+    d.entry_number = 0;
+    d.base_addr = (unsigned)(uintptr_t)region;
+    d.limit = 0xffff;
+    d.seg_32bit = 0;
+    d.contents = 2;   /* code, non-conforming */
+    d.useable = 1;
+    code16_ok = syscall(SYS_modify_ldt, 1, &d, sizeof(d)) == 0;
     stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack), .ss_flags = 0 };
     sigaltstack(&ss, NULL);
     struct sigaction sa;
@@ -218,11 +245,11 @@ void host_run(const struct tcase *tc, struct dresult *out)
 {
     struct emit e = { region + CODE_OFF };
     bool stack = (tc->f->sp & S_STACK) != 0;
-    emit_prologue(&e, tc->compat, stack);
+    emit_prologue(&e, tc->compat, tc->code16, stack);
     e.p = region + TEST_OFF;
     memcpy(e.p, tc->code, tc->len);
     e.p += tc->len;
-    emit_epilogue(&e, tc->compat, stack);
+    emit_epilogue(&e, tc->compat, tc->code16, stack);
     memcpy(region + WIN_OFF, tc->win, WIN_SIZE);
 
     out->st = tc->in;

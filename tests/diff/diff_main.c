@@ -213,7 +213,7 @@ static void usage(void)
          "  -n ITER       cases per form and operand size\n"
          "  --only NAME   forms whose name contains NAME\n"
          "  --max-print N mismatch lines printed per form and size (default 8)\n"
-         "  --no-compat   do not run integer forms in 32-bit compatibility mode\n"
+         "  --no-compat   do not run integer forms in 32/16-bit code (compatibility mode)\n"
          "  --selftest    check that perturbed results are detected as mismatches\n"
          "  --list        list the forms\n"
          "  --dump        print what each case changed on the host (debugging the tester)\n"

@@ -490,10 +490,8 @@ static void store_tail(struct cpu *cpu, const struct insn *in, const struct sf_e
 static void fx_fst_real(struct cpu *cpu, const struct insn *in)
 {
     bool dbl = (in->op & 7) == 5, pop = in->reg == 3;
-    struct sf_env e = x87_env(cpu);
     uint64_t v;
     if (x87_empty(cpu, 0)) {
-        e.flags = SF_IE;
         v = dbl ? 0xfff8000000000000ull : 0xffc00000u;  /* real indefinite */
         if (!(cpu->s.fpu.fcw & SF_IE)) {
             x87_underflow(cpu);
@@ -505,6 +503,7 @@ static void fx_fst_real(struct cpu *cpu, const struct insn *in)
             x87_pop(cpu);
         return;
     }
+    struct sf_env e = x87_env(cpu);
     fx80 a = x87_st(cpu, 0);
     v = dbl ? f80_to_f64(&e, a) : f80_to_f32(&e, a);
     store_tail(cpu, in, &e, &v, dbl ? 8 : 4, pop);
@@ -559,9 +558,8 @@ static void fx_fbstp(struct cpu *cpu, const struct insn *in)
     struct sf_env e = x87_env(cpu);
     uint8_t b[10];
     if (x87_empty(cpu, 0)) {
-        e.flags = SF_IE;
-        f80_to_bcd(&e, f80_indefinite, b);
-        e.flags = 0;
+        struct sf_env t = e;
+        f80_to_bcd(&t, f80_indefinite, b);  /* the packed BCD indefinite */
         if (!(cpu->s.fpu.fcw & SF_IE)) {
             x87_underflow(cpu);
             return;
@@ -771,7 +769,7 @@ static void fx_fprem(struct cpu *cpu, const struct insn *in)
     if (x87_empty(cpu, 0) || x87_empty(cpu, 1)) {
         if (x87_underflow(cpu)) {
             x87_set_st(cpu, 0, f80_indefinite);
-            x87_set_cc(cpu, cpu->s.fpu.fsw & FSW_C1);
+            x87_set_cc(cpu, 0);
         }
         return;
     }

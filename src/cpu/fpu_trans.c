@@ -215,7 +215,7 @@ static void trig1(struct cpu *cpu, int k)
     struct sf_env e = x87_env(cpu);
     fx80 r;
     bool store;
-    x87_set_cc(cpu, cpu->s.fpu.fsw & FSW_C1);
+    cpu->s.fpu.fsw &= ~FSW_C2;  /* C2 = 1 only for an out-of-range argument */
     if (k == T_TAN && !x87_empty(cpu, 0) && !x87_empty(cpu, 7)) {
         if (x87_overflow(cpu)) {
             x87_set_st(cpu, 0, f80_indefinite);
@@ -258,7 +258,7 @@ void x87_fsincos(struct cpu *cpu, const struct insn *in)
     struct sf_env e = x87_env(cpu);
     fx80 s, c;
     bool store;
-    x87_set_cc(cpu, cpu->s.fpu.fsw & FSW_C1);
+    cpu->s.fpu.fsw &= ~FSW_C2;  /* C2 = 1 only for an out-of-range argument */
     if (!x87_empty(cpu, 0) && !x87_empty(cpu, 7)) {
         if (x87_overflow(cpu)) {
             x87_set_st(cpu, 0, f80_indefinite);

@@ -3,6 +3,7 @@
  * with the same MXCSR over thousands of random and edge operands (zeros,
  * denormals, infinities, NaNs, extremes) in every rounding mode with and
  * without DAZ/FTZ; results, MXCSR and EFLAGS must be identical. */
+#if defined(__x86_64__)
 #include "cpu_test_harness.h"
 #include "cpu_test_fpe.h"
 
@@ -253,7 +254,7 @@ static void test_unmasked_against_host(void **state)
             continue;
         setup_sse(t);
         unsigned bad = 0;
-        for (unsigned n = 0; n < 600 && bad < 3; n++) {
+        for (unsigned n = 0; n < 500 && bad < 3; n++) {
             v128 d, s;
             rnd_vec(&d, c->lane);
             rnd_vec(&s, c->lane);
@@ -266,7 +267,10 @@ static void test_unmasked_against_host(void **state)
             cpu->s.regs[R_AX] = rax;
             cpu->s.regs[R_SP] = TH_STACK;
             cpu->s.rip = TH_CODE;
-            th_run(t, c->code, c->len);
+            if (n == 0)
+                th_run(t, c->code, c->len);
+            else
+                cpu_run(cpu, 5);
             int gvec = cpu->s.rip == t->end ? -1 : th_vector(t);
             struct host_out h;
             bool faulted = host_try(c, &d, &s, mx, rax, &h);
@@ -435,3 +439,12 @@ int main(void)
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
+#else
+/* The host oracle needs an x86-64 host. */
+#include <stdio.h>
+int main(void)
+{
+    puts("skipped: not an x86-64 host");
+    return 0;
+}
+#endif

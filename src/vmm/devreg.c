@@ -25,9 +25,8 @@ int vm_add_device(struct vm *vm, const char *name, struct config *cfg)
 {
     const device_desc *desc = device_find(name);
     if (!desc) {
-        /* Temporary while the platform devices are being written. */
-        log_warn("device '%s' is not built yet; the machine runs without it", name);
-        return 0;
+        log_error("no device called '%s' in this build", name);
+        return -1;
     }
     if (vm->n_devices >= VM_MAX_DEVICES) {
         log_error("%s: too many devices", name);

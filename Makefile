@@ -7,7 +7,7 @@
 # JOBS bounds build and test parallelism (the machines have 2 cores).
 
 JOBS ?= 2
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 60
 # Extra ctest arguments for the sanitizer build (e.g. ASAN_CTEST_ARGS='-LE guest').
 ASAN_CTEST_ARGS ?=
 DEMO_SECONDS ?= 0

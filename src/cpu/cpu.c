@@ -78,6 +78,8 @@ void cpu_reset(struct cpu *cpu)
     s->apic_base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE | (cpu->index == 0 ? APIC_BASE_BSP : 0);
     cpu->exc_vec = -1;
     cpu->delivering = -1;
+    cpu->dr_exec = cpu->dr_data = 0;   /* DR7 at reset arms nothing */
+    cpu->dr_trap = false;
     cpu->mem_generation = cpu->mem->generation;
     cpu_update_mode(cpu);
     cpu_flush_all(cpu);

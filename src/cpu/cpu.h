@@ -208,6 +208,8 @@ struct cpu {
     int delivering;           /* vector whose delivery is in progress, -1 none (double fault rules) */
     uint8_t mode;             /* CPU_MODE_* (cpu_int.h), recomputed on CR0/EFER/CS changes */
     bool block_end;           /* the handler asks the loop to leave the block */
+    uint8_t dr_exec, dr_data; /* DR7-armed instruction / data breakpoints (bit n: DRn) */
+    bool dr_trap;             /* a data breakpoint hit: #DB after the instruction */
     uint8_t ac_check;         /* CR0.AM and EFLAGS.AC: CPL 3 data accesses check alignment */
     uint8_t user_set;         /* TLB set of non-supervisor accesses: 0 (CPL<3), 1, or 2 (#AC checks) */
     uint32_t chain_epoch;     /* bumped on TLB and block flushes: block links expire */

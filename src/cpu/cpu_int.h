@@ -201,6 +201,9 @@ bool cond_true(struct cpu *cpu, unsigned cc);
 extern const uint64_t cpu_size_masks[9];
 static inline uint64_t size_mask(unsigned size)
 {
+    /* a constant size folds to a constant (the table is not visible here) */
+    if (__builtin_constant_p(size))
+        return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
     return size >= 8 ? ~0ull : cpu_size_masks[size];
 }
 static inline uint64_t sign_bit(unsigned size) { return 1ull << (size * 8 - 1); }
@@ -395,6 +398,16 @@ void seg_load_real(struct cpu *cpu, int seg, uint16_t sel);
  * outside the table limit. */
 uint64_t desc_read(struct cpu *cpu, uint16_t sel);
 void desc_to_cache(uint64_t desc, uint16_t sel, struct seg_cache *sc);
+
+/* --- debug registers (debugreg.c) ---------------------------------------- */
+/* Recomputes what DR0-DR3/DR7 arm; call after writing them. */
+void dr_update(struct cpu *cpu);
+void dr_task_switch(struct cpu *cpu);        /* clears L0-L3 */
+unsigned dr_exec_hit(const struct cpu *cpu, uint64_t lin);
+bool dr_page_watched(const struct cpu *cpu, uint64_t lin_page);
+void dr_check_data(struct cpu *cpu, uint64_t lin, unsigned size, bool write);
+/* An instruction breakpoint at CS:RIP (and RF clear): sets DR6 and RF. */
+bool dr_exec_fault(struct cpu *cpu);
 
 /* --- I/O ------------------------------------------------------------------ */
 /* IOPL / TSS bitmap check (#GP(0) when denied), then the bus. */

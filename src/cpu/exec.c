@@ -219,7 +219,8 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
         ip = (ip + in->len) & ip_mask;
         if (in->last || b->n == BLOCK_MAX_INSNS || cpu->single_step ||
             (cpu->s.rflags & FL_TF) || (((cpu->s.seg[S_CS].base + ip) & PAGE_MASK) != lin_page) ||
-            (cpu->n_breakpoints && is_breakpoint(cpu, cpu->s.seg[S_CS].base + ip))) {
+            (cpu->n_breakpoints && is_breakpoint(cpu, cpu->s.seg[S_CS].base + ip)) ||
+            (cpu->dr_exec && dr_exec_hit(cpu, cpu->s.seg[S_CS].base + ip))) {
             in->last = 1;
             break;
         }
@@ -445,6 +446,7 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         /* A fault counts as an instruction, so that a guest faulting in a
          * loop still ends its budget. */
         cpu->insn_count++;
+        cpu->dr_trap = false;   /* a faulting instruction reports no data breakpoint */
         deliver_exception(cpu);
         if (cpu->exit_reason == CPU_EXIT_RESET)
             return CPU_EXIT_RESET;
@@ -478,6 +480,10 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         if (cpu->n_breakpoints && !cpu->resume_at_bp && at_breakpoint(cpu))
             return debug_exit(cpu);
         cpu->resume_at_bp = false;
+        if (unlikely(cpu->dr_exec) && dr_exec_fault(cpu))
+            cpu_raise(cpu, EXC_DB, 0);
+        /* RF suppresses instruction breakpoints for one instruction. */
+        cpu->s.rflags &= ~(uint64_t)FL_RF;
 
         /* A successor link is only followed from a block of the same
          * epoch: a flush may have recycled prev's memory. */
@@ -499,10 +505,14 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         } while (in < end && !cpu->block_end);
         /* (A fault unwinds past this: counts are for statistics and budgets.) */
         cpu->insn_count += (uint64_t)(in - b->insns);
-        if (tf && !(cpu->s.intr_shadow & SHADOW_MOVSS)) {
-            /* Single-step trap after the instruction (SDM Vol. 3A 17.3.1.4);
-             * MOV SS / POP SS delay it by one instruction (6.8.3). */
-            cpu->s.dr[6] |= 1u << 14;  /* BS */
+        /* Debug traps after the instruction: single step (SDM Vol. 3A
+         * 17.3.1.4; MOV SS / POP SS delay it by one instruction, 6.8.3) and
+         * data breakpoints, one #DB for both. */
+        bool step = tf && !(cpu->s.intr_shadow & SHADOW_MOVSS);
+        if (unlikely(step || cpu->dr_trap)) {
+            if (step)
+                cpu->s.dr[6] |= 1u << 14;  /* BS */
+            cpu->dr_trap = false;
             cpu->next_rip = cpu->s.rip;
             cpu_interrupt(cpu, EXC_DB, INTR_EXC, false, 0);
         }

@@ -200,18 +200,21 @@ uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
     uint64_t lpage = lin & PAGE_MASK;
     phys_page pp = physmem_page(cpu->mem, phys);
     e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
+    /* Data breakpoints keep their page's reads and writes on the slow path. */
+    bool watched = cpu->dr_data && dr_page_watched(cpu, lpage);
     e->phys = phys & PAGE_MASK;
     e->global = w.global;
     if (pp.read) {
         e->addend = (uintptr_t)pp.read - (uintptr_t)lpage;
-        e->tag_r = lpage;
+        if (!watched)
+            e->tag_r = lpage;
         if (w.exec)
             e->tag_x = lpage;
-        if (w.write && w.dirty && pp.write == pp.read)
+        if (w.write && w.dirty && pp.write == pp.read && !watched)
             e->tag_w = lpage;
     } else if (pp.write) {
         e->addend = (uintptr_t)pp.write - (uintptr_t)lpage;
-        if (w.write && w.dirty)
+        if (w.write && w.dirty && !watched)
             e->tag_w = lpage;
     }
     return phys;
@@ -246,6 +249,8 @@ uint64_t lin_read_slow(struct cpu *cpu, uint64_t lin, unsigned size, int acc)
         return v;
     }
     uint64_t phys = mmu_translate(cpu, lin, acc);
+    if (unlikely(cpu->dr_data) && !(acc & ACC_X))
+        dr_check_data(cpu, lin, size, false);
     struct tlb_entry *e = tlb_entry(cpu, lin, acc);
     uint64_t tag = (acc & ACC_X) ? e->tag_x : e->tag_r;
     if (tag == (lin & PAGE_MASK))
@@ -263,11 +268,15 @@ void lin_write_slow(struct cpu *cpu, uint64_t lin, unsigned size, uint64_t val, 
         unsigned first = PAGE_SIZE - (lin & (PAGE_SIZE - 1));
         uint64_t p0 = mmu_translate(cpu, lin, acc | ACC_W);
         uint64_t p1 = mmu_translate(cpu, lin + first, acc | ACC_W);
+        if (unlikely(cpu->dr_data))
+            dr_check_data(cpu, lin, size, true);
         for (unsigned i = 0; i < size; i++)
             phys_write(cpu, i < first ? p0 + i : p1 + (i - first), 1, (val >> (8 * i)) & 0xff);
         return;
     }
     uint64_t phys = mmu_translate(cpu, lin, acc | ACC_W);
+    if (unlikely(cpu->dr_data))
+        dr_check_data(cpu, lin, size, true);
     struct tlb_entry *e = tlb_entry(cpu, lin, acc);
     if (e->tag_w == (lin & PAGE_MASK)) {
         lin_write(cpu, lin, size, val, acc);

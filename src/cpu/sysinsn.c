@@ -170,6 +170,8 @@ static void op_mov_dr_r(struct cpu *cpu, const struct insn *in)
         cpu_gp0(cpu);
     }
     cpu->s.dr[n] = v;
+    if (n != 6)
+        dr_update(cpu);
 }
 
 static void op_mov_r_dr(struct cpu *cpu, const struct insn *in)

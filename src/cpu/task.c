@@ -253,6 +253,8 @@ void task_switch(struct cpu *cpu, uint16_t sel, uint64_t desc, enum task_reason 
         stk_push(cpu, &st, n32 ? 4 : 2, err);
         stk_commit_sp(cpu, &st);
     }
+    /* Task switches clear the local breakpoint enables (SDM Vol. 3A 17.2.4). */
+    dr_task_switch(cpu);
     if (!seg_limit_ok(&cpu->s.seg[S_CS], cpu->s.rip, 1))
         cpu_raise(cpu, EXC_GP, ext);
     if (t.trap) {

@@ -126,6 +126,63 @@ static void test_cs_limit_on_cached_block(void **state)
     th_destroy(&t);
 }
 
+/* DR7 fields (SDM Vol. 3A 17.2.4) for breakpoint n. */
+#define DR7_L(n) (1u << (2 * (n)))
+#define DR7_RWLEN(n, rw, len) (((uint64_t)(rw) | ((uint64_t)(len) << 2)) << (16 + 4 * (n)))
+
+/* An instruction breakpoint is a fault before the instruction; the frame
+ * has RF set, so after IRET the instruction runs (SDM Vol. 3A 17.3.1.1). */
+static void test_dr_instruction_breakpoint(void **state)
+{
+    (void)state;
+    struct th t;
+    th_init(&t, TH_PM32);
+    const uint8_t code[] = { 0x90, 0x90, 0xb8, 0x01, 0x00, 0x00, 0x00 };  /* nop; nop; mov eax, 1 */
+    t.cpu.s.dr[0] = TH_CODE + 1;
+    t.cpu.s.dr[7] = 0x400 | DR7_L(0);
+    dr_update(&t.cpu);
+    t.cpu.s.regs[R_AX] = 0;
+    th_run(&t, code, sizeof(code));
+    assert_int_equal(t.cpu.s.rip, TH_VEC + 4 * EXC_DB);
+    assert_int_equal(t.cpu.s.dr[6] & 0xf, 1);
+    uint64_t sp = t.cpu.s.regs[R_SP];
+    assert_int_equal(th_peek(&t, sp, 4), TH_CODE + 1);          /* EIP: the instruction */
+    assert_true(th_peek(&t, sp + 8, 4) & FL_RF);                 /* EFLAGS image */
+    assert_int_equal(t.cpu.s.regs[R_AX], 0);
+    /* IRET back: RF lets the breakpointed NOP run, then the rest. */
+    const uint8_t iret = 0xcf;
+    th_poke(&t, TH_DATA, &iret, 1);
+    t.cpu.s.rip = TH_DATA;
+    t.cpu.breakpoints[0] = t.end;
+    t.cpu.n_breakpoints = 1;
+    cpu_run(&t.cpu, 100);
+    assert_int_equal(t.cpu.s.rip, t.end);
+    assert_int_equal(t.cpu.s.regs[R_AX], 1);
+    th_destroy(&t);
+}
+
+/* A data breakpoint is a trap after the access; R/W = 01b ignores reads. */
+static void test_dr_data_breakpoint(void **state)
+{
+    (void)state;
+    struct th t;
+    th_init(&t, TH_PM32);
+    const uint8_t code[] = {
+        0xa1, 0x00, 0x00, 0x01, 0x00,                               /* mov eax, [TH_DATA]: a read */
+        0xc7, 0x05, 0x02, 0x00, 0x01, 0x00, 0x05, 0x00, 0x00, 0x00, /* mov dword [TH_DATA+2], 5 */
+        0x90,                                                       /* nop */
+    };
+    t.cpu.s.dr[1] = TH_DATA;
+    t.cpu.s.dr[7] = 0x400 | DR7_L(1) | DR7_RWLEN(1, 1, 3);   /* write, 4 bytes */
+    dr_update(&t.cpu);
+    th_run(&t, code, sizeof(code));
+    assert_int_equal(t.cpu.s.rip, TH_VEC + 4 * EXC_DB);
+    assert_int_equal(t.cpu.s.dr[6] & 0xf, 2);
+    assert_int_equal(th_peek(&t, t.cpu.s.regs[R_SP], 4), TH_CODE + 15);  /* after the store */
+    assert_int_equal(th_peek(&t, TH_DATA + 2, 4), 5);
+    th_destroy(&t);
+}
+
 /* A budget ends the run between blocks. */
 static void test_budget(void **state)
 {
@@ -165,6 +222,8 @@ int main(void)
         cmocka_unit_test(test_sti_shadow),
         cmocka_unit_test(test_nmi_blocking),
         cmocka_unit_test(test_cs_limit_on_cached_block),
+        cmocka_unit_test(test_dr_instruction_breakpoint),
+        cmocka_unit_test(test_dr_data_breakpoint),
         cmocka_unit_test(test_budget),
         cmocka_unit_test(test_triple_fault),
     };

@@ -17,6 +17,7 @@ packages=(
     libcmocka-dev       # unit tests
     gdb                 # client for the gdb stub tests
     python3             # test helpers
+    procps              # pgrep, for the gdb test
 )
 
 missing=()

@@ -163,6 +163,7 @@ struct cpu_state {
     struct seg_cache seg[8];  /* ES CS SS DS FS GS LDTR TR */
     struct dtr gdtr, idtr;
     uint64_t cr0, cr2, cr3, cr4, cr8;
+    uint64_t pdpte[4];        /* PAE paging: the PDPTEs loaded with CR3 (SDM Vol. 3A 4.4.1) */
     uint64_t efer;
     uint64_t dr[8];
     uint64_t kernel_gs_base, star, lstar, cstar, sfmask;

@@ -320,6 +320,15 @@ void lin_probe_write(struct cpu *cpu, uint64_t lin, unsigned size);
 /* Linear -> physical for access kind acc; raises #PF. */
 uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc);
 void tlb_flush(struct cpu *cpu, bool keep_global);
+/* PAE paging (not IA-32e): loads the four PDPTEs that `cr3` points to into
+ * `out`; false if a present one has reserved bits set (the MOV to CR0, CR3
+ * or CR4 then raises #GP(0) and changes nothing). */
+bool mmu_read_pdptes(struct cpu *cpu, uint64_t cr3, uint64_t out[4]);
+/* Would CR0/CR4/EFER values make PAE paging (not IA-32e) active? */
+static inline bool pae_paging(uint64_t cr0, uint64_t cr4, uint64_t efer)
+{
+    return (cr0 & CR0_PG) && (cr4 & CR4_PAE) && !(efer & EFER_LMA);
+}
 void tlb_flush_page(struct cpu *cpu, uint64_t lin);
 void tlb_drop_writes_to(struct cpu *cpu, uint64_t phys_page);
 /* Drop decoded blocks on a physical page (self-modifying code). */

@@ -98,13 +98,11 @@ static int walk(struct cpu *cpu, uint64_t lin, bool is_write, bool update, struc
         levels = 4;
         shift = 39;
     } else {
-        /* PAE: the PDPTE picked by bits 31:30 (SDM 4.4.1). */
-        uint64_t pa = (cpu->s.cr3 & 0xffffffe0ull) + ((lin >> 30) & 3) * 8;
-        e = pt_read(cpu, pa, true);
+        /* PAE: the PDPTE picked by bits 31:30, from the registers loaded
+         * with CR3 (SDM 4.4.1); they were checked when loaded. */
+        e = cpu->s.pdpte[(lin >> 30) & 3];
         if (!(e & PTE_P))
             return 0x100;
-        if (e & (0x1e6ull | ~(PHYS_ADDR_MASK | 0xfffull)))
-            return PFEC_RSVD | PFEC_P;
         table = e & PHYS_ADDR_MASK;
         levels = 2;
         shift = 21;
@@ -152,6 +150,21 @@ leaf:
             w->dirty = true;
     }
     return 0;
+}
+
+/* PDPTE bits that must be zero in a present entry: 1-2, 5-8, 63 and those
+ * above the physical-address width (SDM Vol. 3A 4.4.1, table 4-8). */
+#define PDPTE_RESERVED (0x1e6ull | ~(PHYS_ADDR_MASK | 0xfffull))
+
+bool mmu_read_pdptes(struct cpu *cpu, uint64_t cr3, uint64_t out[4])
+{
+    for (unsigned i = 0; i < 4; i++) {
+        uint64_t e = pt_read(cpu, (cr3 & 0xffffffe0ull) + i * 8, true);
+        if ((e & PTE_P) && (e & PDPTE_RESERVED))
+            return false;
+        out[i] = e;
+    }
+    return true;
 }
 
 static _Noreturn void page_fault(struct cpu *cpu, uint64_t lin, int code, int acc)

@@ -2,6 +2,8 @@
  * WBINVD, INVLPG, HLT, RDMSR/WRMSR, RDTSC, RDPMC, CPUID, the fences,
  * CLFLUSH and the reserved #UD opcodes (SDM Vol. 2 instruction pages,
  * Vol. 3A 2.5 for the control registers). */
+#include <string.h>
+
 #include "cpu/cpu_sys.h"
 
 /* CR0 bits that exist; the rest of bits 31:0 are ignored on write. */
@@ -53,9 +55,16 @@ void cr_write(struct cpu *cpu, unsigned n, uint64_t val)
                 cpu_gp0(cpu);
             efer &= ~(uint64_t)EFER_LMA;
         }
+        uint64_t pdpte[4];
+        bool load_pdptes = pae_paging(val, s->cr4, efer) &&
+                           (!pae_paging(s->cr0, s->cr4, s->efer) || ((s->cr0 ^ val) & (CR0_CD | CR0_NW)));
+        if (load_pdptes && !mmu_read_pdptes(cpu, s->cr3, pdpte))
+            cpu_gp0(cpu);
         uint64_t changed = s->cr0 ^ val;
         s->cr0 = val;
         s->efer = efer;
+        if (load_pdptes)
+            memcpy(s->pdpte, pdpte, sizeof(pdpte));
         if (changed & (CR0_PG | CR0_WP | CR0_PE))
             tlb_flush(cpu, false);
         cpu_update_mode(cpu);
@@ -68,6 +77,12 @@ void cr_write(struct cpu *cpu, unsigned n, uint64_t val)
         /* IA-32e: bits above the physical-address width are reserved. */
         if ((s->efer & EFER_LMA) && (val & ~CPU_PHYS_ADDR_MASK))
             cpu_gp0(cpu);
+        if (pae_paging(s->cr0, s->cr4, s->efer)) {
+            uint64_t pdpte[4];
+            if (!mmu_read_pdptes(cpu, val & 0xffffffffull, pdpte))
+                cpu_gp0(cpu);
+            memcpy(s->pdpte, pdpte, sizeof(pdpte));
+        }
         s->cr3 = (s->efer & EFER_LMA) ? val : val & 0xffffffffull;
         tlb_flush(cpu, true);
         break;
@@ -77,6 +92,13 @@ void cr_write(struct cpu *cpu, unsigned n, uint64_t val)
         if ((s->efer & EFER_LMA) && !(val & CR4_PAE))
             cpu_gp0(cpu);
         uint64_t changed = s->cr4 ^ val;
+        /* PDPTEs load when PAE paging starts or PSE/PGE change under it. */
+        uint64_t pdpte[4];
+        bool load_pdptes = pae_paging(s->cr0, val, s->efer) && (changed & (CR4_PSE | CR4_PAE | CR4_PGE));
+        if (load_pdptes && !mmu_read_pdptes(cpu, s->cr3, pdpte))
+            cpu_gp0(cpu);
+        if (load_pdptes)
+            memcpy(s->pdpte, pdpte, sizeof(pdpte));
         s->cr4 = val;
         if (changed & (CR4_PSE | CR4_PAE | CR4_PGE))
             tlb_flush(cpu, false);

@@ -213,6 +213,10 @@ void task_switch(struct cpu *cpu, uint16_t sel, uint64_t desc, enum task_reason 
     cpu->s.cr0 |= CR0_TS;
     if (n32) {
         cpu->s.cr3 = t.cr3;
+        /* PAE paging: the new CR3's PDPTEs (a bad one is #GP(0)). */
+        if (pae_paging(cpu->s.cr0, cpu->s.cr4, cpu->s.efer) &&
+            !mmu_read_pdptes(cpu, t.cr3, cpu->s.pdpte))
+            cpu_gp0(cpu);
         tlb_flush(cpu, true);
     }
     for (int i = 0; i < 8; i++) {

@@ -16,6 +16,8 @@ void branch_near(struct cpu *cpu, uint64_t target, unsigned opsize)
         cpu_gp0(cpu);
     }
     cpu->next_rip = target;
+    /* Conditional branches do not end their block; taken, they leave it. */
+    cpu->block_end = true;
 }
 
 /* 70-7F, 0F 80-8F Jcc rel */
@@ -89,6 +91,9 @@ static void op_jcxz(struct cpu *cpu, const struct insn *in)
 #define BR (OPF_END | OPF_F64)
 #define REL8 (BR | OPF_IMM8 | OPF_REL)
 #define RELZ (BR | OPF_IMMZ | OPF_REL)
+/* Conditional: the block goes on past a branch not taken. */
+#define CREL8 (OPF_F64 | OPF_IMM8 | OPF_REL)
+#define CRELZ (OPF_F64 | OPF_IMMZ | OPF_REL)
 #define JCC(base, flags, cc, name) {(base) | (cc), -1, -1, PFX_ANY, flags, op_jcc, name}
 #define JCC_ROWS(base, flags)                                                                 \
     JCC(base, flags, 0x0, "jo"), JCC(base, flags, 0x1, "jno"), JCC(base, flags, 0x2, "jb"),   \
@@ -99,8 +104,8 @@ static void op_jcxz(struct cpu *cpu, const struct insn *in)
     JCC(base, flags, 0xf, "jg")
 
 static const struct op_def branch_ops[] = {
-    JCC_ROWS(OP1 | 0x70, REL8),
-    JCC_ROWS(OP0F | 0x80, RELZ),
+    JCC_ROWS(OP1 | 0x70, CREL8),
+    JCC_ROWS(OP0F | 0x80, CRELZ),
     {OP1 | 0xeb, -1, -1, PFX_ANY, REL8, op_jmp_rel, "jmp"},
     {OP1 | 0xe9, -1, -1, PFX_ANY, RELZ, op_jmp_rel, "jmp"},
     {OP1 | 0xe8, -1, -1, PFX_ANY, RELZ, op_call_rel, "call"},
@@ -108,9 +113,9 @@ static const struct op_def branch_ops[] = {
     {OP1 | 0xff, 4, -1, PFX_ANY, BR | OPF_MODRM, op_jmp_rm, "jmp"},
     {OP1 | 0xc3, -1, -1, PFX_ANY, BR, op_ret, "ret"},
     {OP1 | 0xc2, -1, -1, PFX_ANY, BR | OPF_IMM16, op_ret, "ret"},
-    {OP1 | 0xe0, -1, -1, PFX_ANY, REL8, op_loop, "loopne"},
-    {OP1 | 0xe1, -1, -1, PFX_ANY, REL8, op_loop, "loope"},
-    {OP1 | 0xe2, -1, -1, PFX_ANY, REL8, op_loop, "loop"},
-    {OP1 | 0xe3, -1, -1, PFX_ANY, REL8, op_jcxz, "jcxz"},
+    {OP1 | 0xe0, -1, -1, PFX_ANY, CREL8, op_loop, "loopne"},
+    {OP1 | 0xe1, -1, -1, PFX_ANY, CREL8, op_loop, "loope"},
+    {OP1 | 0xe2, -1, -1, PFX_ANY, CREL8, op_loop, "loop"},
+    {OP1 | 0xe3, -1, -1, PFX_ANY, CREL8, op_jcxz, "jcxz"},
     OPS_END};
 OPS_REGISTER(branch_ops);

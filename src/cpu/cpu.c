@@ -105,6 +105,7 @@ void cpu_update_mode(struct cpu *cpu)
     else if (m & MODE_VM)
         s->cpl = 3;
     cpu->mode = m;
+    cpu->chain_epoch++;   /* block links hold for one mode and CPL */
     /* Alignment checking (SDM Vol. 3A 6.15, #AC): CPL 3 accesses then go
      * through the TLB set that is never filled, where the slow path checks. */
     cpu->ac_check = (m & MODE_PE) && (s->cr0 & CR0_AM) && (s->rflags & FL_AC);

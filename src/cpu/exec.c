@@ -24,11 +24,11 @@ struct block {
     uint64_t lin2;              /* its linear page, to recheck the mapping */
     struct block *hash_next;
     /* Chaining: the blocks that followed this one, found again without the
-     * hash while the TLB epoch and the CPL are unchanged. */
+     * hash while cpu->chain_epoch is unchanged (it moves with every TLB or
+     * block flush, invalidation, and change of mode or CPL). */
     struct block *succ[2];
     uint64_t succ_lin[2];
     uint32_t succ_epoch[2];
-    uint8_t succ_cpl[2];
     uint8_t succ_next;
     uint32_t n;
     uint32_t span;              /* offset of its last byte from its first */
@@ -290,19 +290,18 @@ static struct block *next_block(struct cpu *cpu, struct block *prev)
     if (prev) {
         for (int i = 0; i < 2; i++) {
             struct block *s = prev->succ[i];
-            if (s && prev->succ_lin[i] == lin && prev->succ_epoch[i] == cpu->chain_epoch &&
-                prev->succ_cpl[i] == cpu->s.cpl && s->mode == cpu->mode && s->valid)
+            if (s && prev->succ_lin[i] == lin && prev->succ_epoch[i] == cpu->chain_epoch)
                 return within_limit(cpu, s);
         }
     }
     struct block *b = within_limit(cpu, find_block(cpu));
-    if (prev && prev->valid) {
+    /* Never a link to the scratch block: its contents change. */
+    if (prev && prev->valid && b->valid) {
         int i = prev->succ_next;
         prev->succ_next ^= 1;
         prev->succ[i] = b;
         prev->succ_lin[i] = lin;
         prev->succ_epoch[i] = cpu->chain_epoch;
-        prev->succ_cpl[i] = cpu->s.cpl;
     }
     return b;
 }
@@ -434,6 +433,32 @@ static enum cpu_exit debug_exit(struct cpu *cpu)
     return CPU_EXIT_DEBUG;
 }
 
+/* Nothing that the top of the loop handles is pending: no request, budget
+ * left, no interrupt to take, no shadow, HLT, single step, RF, breakpoint,
+ * trace or map change. */
+static inline bool quiet(struct cpu *cpu, uint64_t limit)
+{
+    if (atomic_load_explicit(&cpu->exit_request, memory_order_relaxed) |
+        atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed) |
+        atomic_load_explicit(&cpu->nmi_pending, memory_order_relaxed))
+        return false;
+    if (atomic_load_explicit(&cpu->intr_line, memory_order_relaxed) && (cpu->s.rflags & FL_IF))
+        return false;
+    return cpu->insn_count < limit && cpu->mem_generation == cpu->mem->generation &&
+           !((cpu->s.rflags & (FL_TF | FL_RF)) | cpu->s.intr_shadow | cpu->s.halted |
+             cpu->n_breakpoints | cpu->dr_exec | (cpu->trace != NULL));
+}
+
+/* The block linked after b for the current CS:RIP, or NULL. */
+static inline struct block *linked_successor(struct cpu *cpu, struct block *b)
+{
+    uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
+    for (int i = 0; i < 2; i++)
+        if (b->succ_lin[i] == lin && b->succ_epoch[i] == cpu->chain_epoch && b->succ[i])
+            return within_limit(cpu, b->succ[i]);
+    return NULL;
+}
+
 enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
 {
     jmp_buf jb;
@@ -488,23 +513,24 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         /* A successor link is only followed from a block of the same
          * epoch: a flush may have recycled prev's memory. */
         struct block *b = next_block(cpu, cpu->chain_epoch == prev_epoch ? prev : NULL);
-        prev = b;
-        prev_epoch = cpu->chain_epoch;
         if (cpu->trace)
             fprintf(cpu->trace, "block %04x:%#" PRIx64 " phys %#" PRIx64 " n=%u mode=%#x\n",
                     cpu->s.seg[S_CS].sel, cpu->s.rip, b->phys, b->n, b->mode);
+    run_block:
+        prev = b;
+        prev_epoch = cpu->chain_epoch;
         bool tf = cpu->s.rflags & FL_TF;
         uint64_t ip_mask = cpu_is64(cpu) ? ~0ull : (cpu->mode & MODE_CS32) ? 0xffffffffull : 0xffff;
         cpu->block_end = false;
-        const struct insn *in = b->insns, *end = (tf || shadow) ? in + 1 : in + b->n;
+        uint32_t i = 0, n = (tf || shadow) ? 1 : b->n;
         do {
+            const struct insn *in = &b->insns[i++];
             cpu->next_rip = (cpu->s.rip + in->len) & ip_mask;
             in->fn(cpu, in);
             cpu->s.rip = cpu->next_rip;
-            in++;
-        } while (in < end && !cpu->block_end);
+        } while (i < n && !cpu->block_end);
         /* (A fault unwinds past this: counts are for statistics and budgets.) */
-        cpu->insn_count += (uint64_t)(in - b->insns);
+        cpu->insn_count += i;
         /* Debug traps after the instruction: single step (SDM Vol. 3A
          * 17.3.1.4; MOV SS / POP SS delay it by one instruction, 6.8.3) and
          * data breakpoints, one #DB for both. */
@@ -520,5 +546,15 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
             return CPU_EXIT_RESET;
         if (cpu->single_step)
             return debug_exit(cpu);
+        /* The common case: nothing for the checks above to do, and the next
+         * block is linked from this one. */
+        if (likely(quiet(cpu, limit))) {
+            struct block *n = linked_successor(cpu, b);
+            if (n) {
+                b = n;
+                shadow = false;
+                goto run_block;
+            }
+        }
     }
 }

@@ -1,0 +1,127 @@
+/* Specialised ALU handlers (fast_ops.h): ADD OR ADC SBB AND SUB XOR CMP in
+ * their r/m,reg / reg,r/m / r/m,imm / AL-eAX,imm encodings, TEST, and INC
+ * DEC r/m, for byte operands and 32/64-bit operands. Semantics and lazy
+ * flags as the generic handlers in alu.c. */
+#include "cpu/fast_ops.h"
+
+/* ModRM.reg of group 1 and the opcode row of 00-3F (SDM Vol. 2 A.3). */
+enum { A_ADD, A_OR, A_ADC, A_SBB, A_AND, A_SUB, A_XOR, A_CMP, A_TEST };
+/* Operand shapes: which operand is the destination, where the source is. */
+enum { S_RM_R, S_R_RM, S_RM_I, S_A_I };
+
+/* dst OP src at size: the result, with the lazy flags of the operation. */
+FAST_INLINE uint64_t alu_calc(struct cpu *cpu, unsigned op, unsigned size, uint64_t dst, uint64_t src, bool cin)
+{
+    uint64_t m = size_mask(size), res;
+    uint32_t lf = LF_LOGIC;
+    dst &= m;
+    src &= m;
+    switch (op) {
+    case A_ADD: res = dst + src; lf = LF_ADD; break;
+    case A_ADC: res = dst + src + (cin ? 1 : 0); lf = LF_ADC; break;
+    case A_SBB: res = dst - src - (cin ? 1 : 0); lf = LF_SBB; break;
+    case A_SUB: case A_CMP: res = dst - src; lf = LF_SUB; break;
+    case A_OR: res = dst | src; break;
+    case A_XOR: res = dst ^ src; break;
+    default: res = dst & src; break;   /* AND, TEST */
+    }
+    res &= m;
+    lf_set(cpu, lf, size, dst, src, res);
+    return res;
+}
+
+FAST_INLINE bool alu_do(struct cpu *cpu, const struct insn *in, unsigned op, unsigned shape, unsigned size,
+                        unsigned mem)
+{
+    bool store = op != A_CMP && op != A_TEST, cin = false;
+    uint64_t src = in->imm, v;
+    if ((op == A_ADC || op == A_SBB) && !fast_cf(cpu, mem, &cin))
+        return false;
+    if (shape == S_RM_R)
+        src = greg_read(cpu, in, in->reg, size);
+    else if (shape == S_R_RM && !fast_rm_get(cpu, in, size, mem, &src))
+        return false;
+    if (FAST_IS_MEM(mem) && shape != S_R_RM) {
+        if (!store) {
+            if (!fast_rm_get(cpu, in, size, mem, &v))
+                return false;
+            alu_calc(cpu, op, size, v, src, cin);
+            return true;
+        }
+        struct fast_rmw r = { 0, NULL };
+        if (!fast_rmw_get(cpu, in, size, mem, &r, &v))
+            return false;
+        fast_rmw_put(cpu, &r, size, mem, alu_calc(cpu, op, size, v, src, cin));
+        return true;
+    }
+    unsigned d = shape == S_R_RM ? in->reg : shape == S_A_I ? R_AX : in->rm;
+    uint64_t res = alu_calc(cpu, op, size, greg_read(cpu, in, d, size), src, cin);
+    if (store)
+        greg_write(cpu, in, d, size, res);
+    return true;
+}
+
+/* Handlers of one operation in each shape, at sizes 1, 4 and 8 (TEST has
+ * no reg,r/m shape). */
+#define ALU_FNS_NO_RRM(name, OP)                                                            \
+    FAST_RM_PAIR(name##_rmr, 1, alu_do, OP, S_RM_R) FAST_RM_PAIRS48(name##_rmr, alu_do, OP, S_RM_R) \
+    FAST_RM_PAIR(name##_rmi, 1, alu_do, OP, S_RM_I) FAST_RM_PAIRS48(name##_rmi, alu_do, OP, S_RM_I) \
+    FAST_PLAIN(name##_ai, 1, alu_do, OP, S_A_I) FAST_PLAIN48(name##_ai, alu_do, OP, S_A_I)
+#define ALU_FNS(name, OP)                                                                   \
+    ALU_FNS_NO_RRM(name, OP)                                                                \
+    FAST_RM_PAIR(name##_rrm, 1, alu_do, OP, S_R_RM) FAST_RM_PAIRS48(name##_rrm, alu_do, OP, S_R_RM)
+ALU_FNS(add, A_ADD)
+ALU_FNS(or, A_OR)
+ALU_FNS(adc, A_ADC)
+ALU_FNS(sbb, A_SBB)
+ALU_FNS(and, A_AND)
+ALU_FNS(sub, A_SUB)
+ALU_FNS(xor, A_XOR)
+ALU_FNS(cmp, A_CMP)
+ALU_FNS_NO_RRM(test, A_TEST)
+
+/* INC/DEC r/m keep CF: it rides along in lf.src (lf_inc_dec). */
+FAST_INLINE bool incdec_do(struct cpu *cpu, const struct insn *in, bool inc, unsigned size, unsigned mem)
+{
+    bool cf;
+    if (!fast_cf(cpu, mem, &cf))
+        return false;
+    uint64_t m = size_mask(size), v;
+    struct fast_rmw r = { 0, NULL };
+    if (!FAST_IS_MEM(mem))
+        v = greg_read(cpu, in, in->rm, size);
+    else if (!fast_rmw_get(cpu, in, size, mem, &r, &v))
+        return false;
+    v &= m;
+    uint64_t res = (inc ? v + 1 : v - 1) & m;
+    lf_set(cpu, inc ? LF_INC : LF_DEC, size, v, cf, res);
+    if (FAST_IS_MEM(mem))
+        fast_rmw_put(cpu, &r, size, mem, res);
+    else
+        greg_write(cpu, in, in->rm, size, res);
+    return true;
+}
+FAST_RM_PAIR(inc, 1, incdec_do, true) FAST_RM_PAIRS48(inc, incdec_do, true)
+FAST_RM_PAIR(dec, 1, incdec_do, false) FAST_RM_PAIRS48(dec, incdec_do, false)
+
+/* 00+8n..05+8n and group 1 (80 81 82 83 /n) rows of one operation. */
+#define ALU_ROWS(base, n, name)                                                             \
+    FAST_RM_ROWS(OP1 | ((base) + 0), -1, name##_rmr, 1), FAST_RM_ROWS48(OP1 | ((base) + 1), -1, name##_rmr), \
+    FAST_RM_ROWS(OP1 | ((base) + 2), -1, name##_rrm, 1), FAST_RM_ROWS48(OP1 | ((base) + 3), -1, name##_rrm), \
+    FAST_PLAIN_ROW(OP1 | ((base) + 4), name##_ai, 1), FAST_PLAIN_ROWS48(OP1 | ((base) + 5), name##_ai), \
+    FAST_RM_ROWS(OP1 | 0x80, n, name##_rmi, 1), FAST_RM_ROWS(OP1 | 0x82, n, name##_rmi, 1),                \
+    FAST_RM_ROWS48(OP1 | 0x81, n, name##_rmi), FAST_RM_ROWS48(OP1 | 0x83, n, name##_rmi)
+
+static const struct op_fast fast_alu_ops[] = {
+    ALU_ROWS(0x00, 0, add), ALU_ROWS(0x08, 1, or), ALU_ROWS(0x10, 2, adc), ALU_ROWS(0x18, 3, sbb),
+    ALU_ROWS(0x20, 4, and), ALU_ROWS(0x28, 5, sub), ALU_ROWS(0x30, 6, xor), ALU_ROWS(0x38, 7, cmp),
+    /* TEST: 84/85 r/m,reg; A8/A9 AL/eAX,imm; F6/F7 /0 and /1 r/m,imm */
+    FAST_RM_ROWS(OP1 | 0x84, -1, test_rmr, 1), FAST_RM_ROWS48(OP1 | 0x85, -1, test_rmr),
+    FAST_PLAIN_ROW(OP1 | 0xa8, test_ai, 1), FAST_PLAIN_ROWS48(OP1 | 0xa9, test_ai),
+    FAST_RM_ROWS(OP1 | 0xf6, 0, test_rmi, 1), FAST_RM_ROWS48(OP1 | 0xf7, 0, test_rmi),
+    FAST_RM_ROWS(OP1 | 0xf6, 1, test_rmi, 1), FAST_RM_ROWS48(OP1 | 0xf7, 1, test_rmi),
+    /* FE/FF /0 INC, /1 DEC */
+    FAST_RM_ROWS(OP1 | 0xfe, 0, inc, 1), FAST_RM_ROWS48(OP1 | 0xff, 0, inc),
+    FAST_RM_ROWS(OP1 | 0xfe, 1, dec, 1), FAST_RM_ROWS48(OP1 | 0xff, 1, dec),
+    OPS_FAST_END};
+OPS_FAST_REGISTER(fast_alu_ops);

@@ -195,6 +195,9 @@ static void string_op(struct cpu *cpu, const struct insn *in, unsigned kind)
         n -= done;
         slice -= done;
         areg_write(cpu, R_CX, as, n);
+        /* Each step (one element, or a page-sized copy) counts toward the
+         * budget, so a long REP cannot hold the vCPU past its slice. */
+        cpu->insn_count++;
         /* REPE stops when ZF = 0, REPNE when ZF = 1 */
         if (conditional && flag_zf(cpu) != (in->rep == PFX_REP))
             return;

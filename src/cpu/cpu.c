@@ -3,9 +3,6 @@
 
 #include "cpu/cpu_int.h"
 
-int cpu_blocks_init(struct cpu *cpu);
-void cpu_blocks_destroy(struct cpu *cpu);
-
 /* Power-up values (SDM Vol. 3A 9.1.1, table 9-1). */
 #define RESET_CR0 0x60000010ull   /* CD, NW, ET */
 #define RESET_CS_SEL 0xf000

@@ -331,6 +331,9 @@ static inline bool pae_paging(uint64_t cr0, uint64_t cr4, uint64_t efer)
 }
 void tlb_flush_page(struct cpu *cpu, uint64_t lin);
 void tlb_drop_writes_to(struct cpu *cpu, uint64_t phys_page);
+/* The block cache of a vCPU (exec.c). */
+int cpu_blocks_init(struct cpu *cpu);
+void cpu_blocks_destroy(struct cpu *cpu);
 /* Drop decoded blocks on a physical page (self-modifying code). */
 void blocks_invalidate_page(struct cpu *cpu, uint64_t phys_page);
 void blocks_flush(struct cpu *cpu);

@@ -1,8 +1,8 @@
 /* The execution loop and the cache of decoded blocks.
  *
  * A block is a run of decoded instructions starting at a guest physical
- * address, ending at a branch or other OPF_END instruction or at the end of
- * the page. Blocks are found through a hash on (physical address, mode) and
+ * address, ending at an unconditional branch or other OPF_END instruction
+ * or at the end of the page (a conditional branch, taken, leaves it early). Blocks are found through a hash on (physical address, mode) and
  * are dropped page by page when the guest writes a page that holds code.
  * Interrupts, requests and the budget are checked between blocks. */
 #include <inttypes.h>

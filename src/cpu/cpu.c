@@ -134,10 +134,3 @@ void cpu_flush_all(struct cpu *cpu)
     tlb_flush(cpu, false);
     blocks_flush(cpu);
 }
-
-void cpu_set_a20(struct cpu *cpu, bool enabled)
-{
-    cpu->s.a20_mask_bit = enabled ? 0 : 1;
-    tlb_flush(cpu, false);
-    blocks_flush(cpu);
-}

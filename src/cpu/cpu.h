@@ -236,8 +236,6 @@ void cpu_flush_all(struct cpu *cpu);
 size_t cpu_debug_access(struct cpu *cpu, uint64_t lin, void *buf, size_t len, bool write);
 /* Linear -> physical for the debugger; false if not mapped. */
 bool cpu_debug_translate(struct cpu *cpu, uint64_t lin, uint64_t *phys);
-/* Opens or closes the A20 gate (port 0x92, 8042 output port). */
-void cpu_set_a20(struct cpu *cpu, bool enabled);
 /* Called by physmem users (DMA) when they wrote a page that may hold code. */
 void cpu_invalidate_code_page(struct cpu *cpu, uint64_t gpa);
 

@@ -283,17 +283,25 @@ static struct block *within_limit(struct cpu *cpu, struct block *b)
     return one_insn_block(cpu, b->phys);
 }
 
+/* The block linked after b for the current CS:RIP, or NULL. */
+static inline struct block *linked_successor(struct cpu *cpu, struct block *b)
+{
+    uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
+    for (int i = 0; i < 2; i++)
+        if (b->succ_lin[i] == lin && b->succ_epoch[i] == cpu->chain_epoch && b->succ[i])
+            return within_limit(cpu, b->succ[i]);
+    return NULL;
+}
+
 /* The block at CS:RIP, through prev's successor links when they still hold. */
 static struct block *next_block(struct cpu *cpu, struct block *prev)
 {
-    uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
     if (prev) {
-        for (int i = 0; i < 2; i++) {
-            struct block *s = prev->succ[i];
-            if (s && prev->succ_lin[i] == lin && prev->succ_epoch[i] == cpu->chain_epoch)
-                return within_limit(cpu, s);
-        }
+        struct block *s = linked_successor(cpu, prev);
+        if (s)
+            return s;
     }
+    uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
     struct block *b = within_limit(cpu, find_block(cpu));
     /* Never a link to the scratch block: its contents change. */
     if (prev && prev->valid && b->valid) {
@@ -447,16 +455,6 @@ static inline bool quiet(struct cpu *cpu, uint64_t limit)
     return cpu->insn_count < limit && cpu->mem_generation == cpu->mem->generation &&
            !((cpu->s.rflags & (FL_TF | FL_RF)) | cpu->s.intr_shadow | cpu->s.halted |
              cpu->n_breakpoints | cpu->dr_exec | (cpu->trace != NULL));
-}
-
-/* The block linked after b for the current CS:RIP, or NULL. */
-static inline struct block *linked_successor(struct cpu *cpu, struct block *b)
-{
-    uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
-    for (int i = 0; i < 2; i++)
-        if (b->succ_lin[i] == lin && b->succ_epoch[i] == cpu->chain_epoch && b->succ[i])
-            return within_limit(cpu, b->succ[i]);
-    return NULL;
 }
 
 enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)

@@ -2,7 +2,7 @@
  * Supports 32-bit paging with PSE 4 MiB pages, PAE with NX, and 4-level
  * IA-32e paging with 2 MiB and 1 GiB pages; CR0.WP; accessed and dirty bits;
  * global pages. */
-#include "cpu/cpu_int.h"
+#include "cpu/cpu_sys.h"
 
 /* Paging-structure entry bits (SDM Vol. 3A 4.3, 4.4.2, 4.5) */
 #define PTE_P (1ull << 0)
@@ -20,9 +20,8 @@
 #define PFEC_RSVD 0x08
 #define PFEC_I 0x10
 
-/* Physical-address width the CPU model reports (CPUID 0x80000008). */
-#define PHYS_ADDR_BITS 40
-#define PHYS_ADDR_MASK (((1ull << PHYS_ADDR_BITS) - 1) & PAGE_MASK)
+/* Page-frame bits within the physical-address width CPUID reports. */
+#define PHYS_ADDR_MASK (CPU_PHYS_ADDR_MASK & PAGE_MASK)
 
 struct walk {
     uint64_t phys;     /* physical address of the access */
@@ -30,6 +29,9 @@ struct walk {
     bool dirty;        /* final entry has D set */
     bool global;
     uint64_t page_size;
+    /* The entries used, for setting their A/D bits once the access is allowed. */
+    uint64_t ent_pa[4], ent[4];
+    int n;
 };
 
 static uint64_t a20(const struct cpu *cpu, uint64_t pa)
@@ -48,15 +50,15 @@ static void pt_set_bits(struct cpu *cpu, uint64_t pa, uint64_t old, uint64_t bit
         physmem_write(cpu->mem, a20(cpu, pa), old | bits, wide ? 8 : 4);
 }
 
-/* Walks the paging structures for `lin`. Returns 0 on success or the #PF
- * error code bits (without U/W/I, which the caller adds); with `update` the
- * A/D bits are set as the access requires. */
-static int walk(struct cpu *cpu, uint64_t lin, bool is_write, bool update, struct walk *w)
+/* Walks the paging structures for `lin` without changing them. Returns 0
+ * on success or the #PF error code bits (without U/W/I, which the caller
+ * adds). */
+static int walk(struct cpu *cpu, uint64_t lin, struct walk *w)
 {
     uint64_t cr4 = cpu->s.cr4;
     bool nxe = cpu->s.efer & EFER_NXE;
     uint64_t rsvd_nx = nxe ? 0 : PTE_NX;
-    uint64_t ent_pa[4], ent[4];
+    uint64_t *ent_pa = w->ent_pa, *ent = w->ent;
     int levels, n = 0;
     uint64_t table, e = 0;
     int shift;
@@ -141,15 +143,20 @@ static int walk(struct cpu *cpu, uint64_t lin, bool is_write, bool update, struc
 leaf:
     w->global = (e & PTE_G) && (cr4 & CR4_PGE);
     w->dirty = (e & PTE_D) != 0;
-    if (update) {
-        bool wide = (cr4 & CR4_PAE) != 0;
-        for (int i = 0; i < n - 1; i++)
-            pt_set_bits(cpu, ent_pa[i], ent[i], PTE_A, wide);
-        pt_set_bits(cpu, ent_pa[n - 1], ent[n - 1], is_write ? (PTE_A | PTE_D) : PTE_A, wide);
-        if (is_write)
-            w->dirty = true;
-    }
+    w->n = n;
     return 0;
+}
+
+/* Sets the accessed bits of the walk's entries and, for a write, the dirty
+ * bit of the last one (SDM Vol. 3A 4.8). */
+static void walk_set_ad(struct cpu *cpu, struct walk *w, bool is_write)
+{
+    bool wide = (cpu->s.cr4 & CR4_PAE) != 0;
+    for (int i = 0; i < w->n - 1; i++)
+        pt_set_bits(cpu, w->ent_pa[i], w->ent[i], PTE_A, wide);
+    pt_set_bits(cpu, w->ent_pa[w->n - 1], w->ent[w->n - 1], is_write ? (PTE_A | PTE_D) : PTE_A, wide);
+    if (is_write)
+        w->dirty = true;
 }
 
 /* PDPTE bits that must be zero in a present entry: 1-2, 5-8, 63 and those
@@ -193,13 +200,13 @@ uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
         w.user = w.write = w.exec = w.dirty = true;
         w.global = false;
     } else {
-        int r = walk(cpu, lin, is_write, false, &w);
+        int r = walk(cpu, lin, &w);
         if (r)
             page_fault(cpu, lin, r, acc);
         bool wp = (cpu->s.cr0 & CR0_WP) || user;
         if ((user && !w.user) || (is_write && wp && !w.write) || ((acc & ACC_X) && !w.exec))
             page_fault(cpu, lin, PFEC_P, acc);
-        walk(cpu, lin, is_write, true, &w);
+        walk_set_ad(cpu, &w, is_write);
         phys = w.phys;
         /* Without CR0.WP supervisor writes ignore R/W (SDM Vol. 3A 4.6.1). */
         if (!wp)
@@ -348,7 +355,7 @@ bool cpu_debug_translate(struct cpu *cpu, uint64_t lin, uint64_t *phys)
         *phys = a20(cpu, lin & 0xffffffffull);
         return true;
     }
-    if (walk(cpu, lin, false, false, &w))
+    if (walk(cpu, lin, &w))
         return false;
     *phys = a20(cpu, w.phys);
     return true;

@@ -10,13 +10,6 @@
 #define COPROC_PORT 0xF0
 #define FERR_IRQ 13
 
-static uint32_t coproc_read(void *opaque, uint16_t off, unsigned size)
-{
-    (void)opaque;
-    (void)off;
-    return size == 1 ? 0xff : size == 2 ? 0xffff : 0xffffffffu;
-}
-
 static void coproc_write(void *opaque, uint16_t off, uint32_t val, unsigned size)
 {
     device *dev = opaque;
@@ -26,7 +19,8 @@ static void coproc_write(void *opaque, uint16_t off, uint32_t val, unsigned size
     vm_set_irq(dev->vm, FERR_IRQ, 0);
 }
 
-static const pio_ops coproc_pio = { coproc_read, coproc_write };
+/* Reads are unassigned: the port table answers all ones. */
+static const pio_ops coproc_pio = { NULL, coproc_write };
 
 static int coproc_create(device *dev)
 {

@@ -41,7 +41,7 @@ struct device {
 /* --- port I/O ---------------------------------------------------------- */
 typedef struct pio_ops {
     /* off is relative to the range base; size is 1, 2 or 4. Unhandled
-     * reads should return all ones of the size. */
+     * reads should return all ones of the size; a NULL read does that. */
     uint32_t (*read)(void *opaque, uint16_t off, unsigned size);
     void (*write)(void *opaque, uint16_t off, uint32_t val, unsigned size);
 } pio_ops;

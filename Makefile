@@ -3,7 +3,9 @@
 #   make check    install what is missing, build, run every test; then the
 #                 ASan+UBSan build (build-asan/) and its tests; then the fuzz
 #                 build (build-fuzz/, clang) running each target for FUZZ_SECONDS
-#   make demo     build, then boot Debian's SeaBIOS (Ctrl-C stops it)
+#   make demo     build caixa and the default guest (Debian's kernel and
+#                 busybox), boot it to a shell on this terminal (Ctrl-A X quits)
+#   make guest    build only the default guest into build/default-guest
 # JOBS bounds build and test parallelism (the machines have 2 cores).
 
 JOBS ?= 2
@@ -15,7 +17,7 @@ CMAKE ?= cmake
 CTEST ?= ctest
 CTEST_FLAGS = --output-on-failure -j$(JOBS)
 
-.PHONY: all build check test asan fuzz demo deps clean bench
+.PHONY: all build check test asan fuzz demo deps clean bench guest
 
 all: build
 
@@ -52,13 +54,16 @@ check: deps
 	$(MAKE) asan
 	$(MAKE) fuzz
 
-demo: deps build
-	@echo "caixa: booting SeaBIOS; its debug console follows (Ctrl-C stops)" >&2
+guest: deps
+	scripts/build-guest.sh build/default-guest
+
+demo: deps build guest
+	@echo "caixa: booting the default guest (Debian's kernel, busybox); Ctrl-A X quits" >&2
 	@if [ "$(DEMO_SECONDS)" -gt 0 ]; then \
-		timeout --foreground $(DEMO_SECONDS) build/caixa run --debugcon stdio --serial stdio; s=$$?; \
+		timeout --foreground $(DEMO_SECONDS) build/caixa run; s=$$?; \
 		[ $$s -eq 124 ] && exit 0 || exit $$s; \
 	else \
-		build/caixa run --debugcon stdio --serial stdio; \
+		build/caixa run; \
 	fi
 
 # caixa against QEMU TCG on the same CPU-bound guest (bench/README.md);

@@ -3,11 +3,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "firmware/linux_boot.h"
 #include "runtime/errors.h"
 #include "runtime/log.h"
 #include "runtime/util.h"
+#include "vmm/device.h"
+#include "vmm/memory.h"
 #include "vmm/vm.h"
 
 #if __has_include("debug/gdbstub.h")
@@ -20,16 +24,24 @@
 #define MAX_MEMORY_MB 65536
 #define BIOS_UNIT 0x10000u         /* 64 KiB */
 #define BIOS_MAX (2u << 20)        /* 2 MiB */
+#define KERNEL_MAX (256u << 20)
+#define INITRD_MAX (2048u << 20)
+/* The default guest (scripts/build-guest.sh) lives beside the binary. */
+#define DEFAULT_GUEST_DIR "default-guest"
 
 static const char run_usage[] =
     "usage: caixa run [flags]\n"
     "\n"
     "Boots a PC (i440FX, PIIX3, 8259 PICs, 8254 PIT, RTC, 16550A COM1, fw_cfg)\n"
-    "with the given firmware, in the foreground.\n"
+    "in the foreground: a Linux kernel given with --kernel, else the firmware\n"
+    "given with --bios, else the default guest built by `make guest`.\n"
     "\n"
     "  --memory MB          guest RAM in MiB, 1..65536 (default 256)\n"
     "  --bios FILE          firmware image, 64 KiB..2 MiB in 64 KiB units\n"
     "                       (default " DEFAULT_BIOS ")\n"
+    "  --kernel BZIMAGE     boot this Linux kernel directly (x86 boot protocol)\n"
+    "  --initrd FILE        initial ramdisk for --kernel\n"
+    "  --append CMDLINE     kernel command line for --kernel\n"
     "  --serial BACKEND     COM1: stdio, file:PATH or none (default stdio)\n"
     "  --debugcon FILE      debug console port 0x402 to FILE (or stdio, file:PATH, none)\n"
     "  --debug-exit         port 0xF4: a write of V ends caixa with status (V<<1)|1\n"
@@ -47,6 +59,7 @@ struct run_opts {
     bool no_reboot;
     int gdb_port;            /* 0: none */
     const char *trace;
+    const char *kernel, *initrd, *append;
 };
 
 /* "--flag VALUE" or "--flag=VALUE": the value, or NULL after a message. */
@@ -92,6 +105,15 @@ static int parse(int argc, char **argv, struct run_opts *o)
         } else if (is_flag(a, "--bios")) {
             if (!(o->bios = flag_value(argc, argv, &i, "--bios")))
                 return CAIXA_EXIT_USAGE;
+        } else if (is_flag(a, "--kernel")) {
+            if (!(o->kernel = flag_value(argc, argv, &i, "--kernel")))
+                return CAIXA_EXIT_USAGE;
+        } else if (is_flag(a, "--initrd")) {
+            if (!(o->initrd = flag_value(argc, argv, &i, "--initrd")))
+                return CAIXA_EXIT_USAGE;
+        } else if (is_flag(a, "--append")) {
+            if (!(o->append = flag_value(argc, argv, &i, "--append")))
+                return CAIXA_EXIT_USAGE;
         } else if (is_flag(a, "--serial")) {
             if (!(o->serial = flag_value(argc, argv, &i, "--serial")))
                 return CAIXA_EXIT_USAGE;
@@ -117,6 +139,10 @@ static int parse(int argc, char **argv, struct run_opts *o)
             log_error("run: unexpected argument '%s' (try 'caixa run --help')", a);
             return CAIXA_EXIT_USAGE;
         }
+    }
+    if ((o->initrd || o->append) && !o->kernel) {
+        log_error("%s needs --kernel", o->initrd ? "--initrd" : "--append");
+        return CAIXA_EXIT_USAGE;
     }
     return -1;
 }
@@ -152,6 +178,108 @@ static char *debugcon_spec(const char *arg)
     return s;
 }
 
+/* The loader's inputs; the VM's boot hook reads them at every reset. */
+struct kernel_boot {
+    struct linux_boot lb;
+    uint8_t *kernel, *initrd;
+    char *cmdline;
+};
+
+static void kernel_boot_free(struct kernel_boot *k)
+{
+    free(k->kernel);
+    free(k->initrd);
+    free(k->cmdline);
+}
+
+static int read_input(const char *flag, const char *path, size_t max, uint8_t **buf, size_t *len)
+{
+    if (read_file(path, max, buf, len) == 0)
+        return 0;
+    if (errno == EFBIG)
+        log_error("%s %s: larger than %zu MiB", flag, path, max >> 20);
+    else
+        log_error("%s %s: %s", flag, path, strerror(errno));
+    return -1;
+}
+
+/* The directory of the running binary + "/" + name, or NULL. */
+static char *beside_binary(const char *name)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return NULL;
+    *slash = '\0';
+    char *p = xmalloc(strlen(exe) + strlen(name) + 2);
+    sprintf(p, "%s/%s", exe, name);
+    return p;
+}
+
+/* The default guest's files; its command line is in the "cmdline" file. */
+static int default_guest(struct run_opts *o, char **owned)
+{
+    char *dir = beside_binary(DEFAULT_GUEST_DIR);
+    if (!dir) {
+        log_error("cannot locate the default guest (no /proc/self/exe)");
+        return -1;
+    }
+    char *paths[3];
+    static const char *const names[3] = {"vmlinuz", "initramfs.cpio.gz", "cmdline"};
+    for (int i = 0; i < 3; i++) {
+        paths[i] = xmalloc(strlen(dir) + strlen(names[i]) + 2);
+        sprintf(paths[i], "%s/%s", dir, names[i]);
+        owned[i] = paths[i];
+    }
+    if (access(paths[0], R_OK) != 0) {
+        log_error("no default guest at %s (build it with 'make guest', or give --kernel or --bios)", dir);
+        free(dir);
+        return -1;
+    }
+    free(dir);
+    uint8_t *cmd;
+    size_t n;
+    if (read_input("default guest", paths[2], 4096, &cmd, &n) < 0)
+        return -1;
+    char *line = xmalloc(n + 1);
+    memcpy(line, cmd, n);
+    line[n] = '\0';
+    free(cmd);
+    line[strcspn(line, "\n")] = '\0';
+    owned[3] = line;
+    o->kernel = paths[0];
+    o->initrd = paths[1];
+    if (!o->append)
+        o->append = line;
+    return 0;
+}
+
+static int load_kernel(const struct run_opts *o, uint64_t ram, struct kernel_boot *k)
+{
+    memset(k, 0, sizeof *k);
+    size_t klen, ilen = 0;
+    if (read_input("--kernel", o->kernel, KERNEL_MAX, &k->kernel, &klen) < 0)
+        return -1;
+    if (o->initrd && read_input("--initrd", o->initrd, INITRD_MAX, &k->initrd, &ilen) < 0)
+        return -1;
+    k->cmdline = xstrdup(o->append ? o->append : "");
+    k->lb = (struct linux_boot){
+        .kernel = k->kernel, .kernel_size = klen,
+        .initrd = k->initrd, .initrd_size = ilen,
+        .cmdline = k->cmdline, .ncpus = 1,
+    };
+    char why[200];
+    if (linux_boot_check(&k->lb, physmem_below_4g_for(ram), why, sizeof why) < 0) {
+        log_error("--kernel %s: %s", o->kernel, why);
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     struct run_opts o = {.memory_mb = DEFAULT_MEMORY_MB, .serial = "stdio"};
@@ -164,16 +292,35 @@ int cmd_run(int argc, char **argv)
         return CAIXA_EXIT_USAGE;
     }
 #endif
-    uint8_t *bios;
-    size_t bios_size;
-    if (load_bios(o.bios ? o.bios : DEFAULT_BIOS, !o.bios, &bios, &bios_size) < 0)
-        return CAIXA_EXIT_USAGE;
+    char *guest_paths[4] = {NULL, NULL, NULL, NULL};
+    struct kernel_boot kb = {0};
+    if (!o.kernel && !o.bios && default_guest(&o, guest_paths) < 0)
+        rc = CAIXA_EXIT_USAGE;
+    if (rc < 0 && o.kernel && load_kernel(&o, o.memory_mb << 20, &kb) < 0)
+        rc = CAIXA_EXIT_USAGE;
+    for (int i = 0; i < 4; i++)
+        free(guest_paths[i]);
+    uint8_t *bios = NULL;
+    size_t bios_size = 0;
+    if (rc < 0 && kb.kernel && !o.bios) {
+        /* Direct boot runs no BIOS: a ROM with only a reset vector. */
+        bios_size = LINUX_BOOT_ROM_SIZE;
+        bios = xmalloc(bios_size);
+        linux_boot_rom(bios);
+    } else if (rc < 0 && load_bios(o.bios ? o.bios : DEFAULT_BIOS, !o.bios, &bios, &bios_size) < 0) {
+        rc = CAIXA_EXIT_USAGE;
+    }
+    if (rc >= 0) {
+        kernel_boot_free(&kb);
+        return rc;
+    }
     FILE *trace = NULL;
     if (o.trace) {
         trace = fopen(o.trace, "w");
         if (!trace) {
             log_error("--trace %s: %s", o.trace, strerror(errno));
             free(bios);
+            kernel_boot_free(&kb);
             return CAIXA_EXIT_USAGE;
         }
     }
@@ -188,6 +335,8 @@ int cmd_run(int argc, char **argv)
         .no_reboot = o.no_reboot,
         .ncpus = 1,
         .trace = trace,
+        .boot_fn = kb.kernel ? linux_boot_on_reset : NULL,
+        .boot_opaque = kb.kernel ? &kb.lb : NULL,
     };
     struct vm *vm = vm_create(&p);
     free(bios); /* physmem keeps its own copy */
@@ -195,6 +344,7 @@ int cmd_run(int argc, char **argv)
     if (!vm) {
         if (trace)
             fclose(trace);
+        kernel_boot_free(&kb);
         return CAIXA_EXIT_USAGE;
     }
 #ifdef HAVE_GDBSTUB
@@ -202,6 +352,7 @@ int cmd_run(int argc, char **argv)
         vm_destroy(vm);
         if (trace)
             fclose(trace);
+        kernel_boot_free(&kb);
         return CAIXA_EXIT_USAGE;
     }
 #endif
@@ -212,5 +363,6 @@ int cmd_run(int argc, char **argv)
     vm_destroy(vm);
     if (trace)
         fclose(trace);
+    kernel_boot_free(&kb);
     return rc;
 }

@@ -126,8 +126,10 @@ void cpu_set_rflags(struct cpu *cpu, uint64_t val)
 
 void cpu_flush_all(struct cpu *cpu)
 {
-    /* State set from outside (debugger, tests, saved state): reload the
-     * PAE PDPTEs as a MOV to CR3 would, whatever they hold. */
+    /* State set from outside (debugger, tests, saved state, a boot loader):
+     * recompute the mode, and reload the PAE PDPTEs as a MOV to CR3 would,
+     * whatever they hold. */
+    cpu_update_mode(cpu);
     if (pae_paging(cpu->s.cr0, cpu->s.cr4, cpu->s.efer))
         mmu_read_pdptes(cpu, cpu->s.cr3, cpu->s.pdpte);
     cpu->mem_generation = cpu->mem->generation;

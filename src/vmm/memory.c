@@ -61,7 +61,7 @@ int physmem_init(physmem *pm, uint64_t ram_size)
     }
     pm->ram = ram;
     pm->ram_size = ram_size;
-    pm->below_4g = ram_size < PCI_HOLE_START ? ram_size : PCI_HOLE_START;
+    pm->below_4g = physmem_below_4g_for(ram_size);
     pm->above_4g = ram_size - pm->below_4g;
     pm->code_map = code_map;
     physmem_reset(pm);

@@ -64,6 +64,12 @@ typedef struct physmem {
     volatile uint32_t generation;
 } physmem;
 
+/* RAM mapped from address 0 for a RAM size: what lies below the PCI hole. */
+static inline uint64_t physmem_below_4g_for(uint64_t ram_size)
+{
+    return ram_size < PCI_HOLE_START ? ram_size : PCI_HOLE_START;
+}
+
 /* Returns 0, or -1 with errno set when the host cannot give the RAM. */
 int physmem_init(physmem *pm, uint64_t ram_size);
 void physmem_destroy(physmem *pm);

@@ -59,6 +59,8 @@ struct vm *vm_create(const struct vm_params *p)
     pthread_condattr_destroy(&ca);
     vm->state = VM_CREATED;
     vm->no_reboot = p->no_reboot;
+    vm->boot_fn = p->boot_fn;
+    vm->boot_opaque = p->boot_opaque;
     vm->a20 = true;
     vm->timerfd = vm->sigfd = -1;
     vm->ncpus = 1;
@@ -352,6 +354,8 @@ void vm_machine_reset(struct vm *vm)
         cpu_reset(c);
         c->s.a20_mask_bit = vm->a20 ? 0 : 1;
     }
+    if (vm->boot_fn)
+        vm->boot_fn(vm->boot_opaque, vm);
 }
 
 /* --- device.h: machine control ------------------------------------------ */

@@ -33,6 +33,11 @@ struct vm_params {
     bool no_reboot;           /* a reset ends the VM with status 3 */
     int ncpus;                /* 1..CAIXA_MAX_CPUS (only vCPU 0 runs for now) */
     void *trace;              /* FILE* for cpu->trace, or NULL */
+    /* A boot loader that runs instead of the firmware: called at power-on
+     * and at every machine reset, after the devices and vCPUs are reset,
+     * with the platform lock held. NULL: the BIOS boots the machine. */
+    void (*boot_fn)(void *opaque, struct vm *vm);
+    void *boot_opaque;
 };
 
 /* Builds the machine. Returns NULL after printing one "caixa: ..." line. */

@@ -85,6 +85,9 @@ struct vm {
     char reset_reason[160];
     int exit_status;
 
+    void (*boot_fn)(void *opaque, struct vm *vm);
+    void *boot_opaque;
+
     vm_debug_fn debug_fn;
     void *debug_opaque;
 };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "drivers/chardev.h"
 #include "firmware/linux_boot.h"
 #include "runtime/errors.h"
 #include "runtime/log.h"
@@ -37,6 +38,7 @@ static const char run_usage[] =
     "given with --bios, else the default guest built by `make guest`.\n"
     "\n"
     "  --memory MB          guest RAM in MiB, 1..65536 (default 256)\n"
+    "  --cpus N             virtual CPUs, 1..4 (default 1)\n"
     "  --bios FILE          firmware image, 64 KiB..2 MiB in 64 KiB units\n"
     "                       (default " DEFAULT_BIOS ")\n"
     "  --kernel BZIMAGE     boot this Linux kernel directly (x86 boot protocol)\n"
@@ -52,6 +54,7 @@ static const char run_usage[] =
 
 struct run_opts {
     uint64_t memory_mb;
+    uint64_t cpus;
     const char *bios;
     const char *serial;
     const char *debugcon;
@@ -100,6 +103,13 @@ static int parse(int argc, char **argv, struct run_opts *o)
                 return CAIXA_EXIT_USAGE;
             if (!parse_u64(v, &o->memory_mb) || o->memory_mb < 1 || o->memory_mb > MAX_MEMORY_MB) {
                 log_error("--memory %s: expected a size in MiB from 1 to %d", v, MAX_MEMORY_MB);
+                return CAIXA_EXIT_USAGE;
+            }
+        } else if (is_flag(a, "--cpus")) {
+            if (!(v = flag_value(argc, argv, &i, "--cpus")))
+                return CAIXA_EXIT_USAGE;
+            if (!parse_u64(v, &o->cpus) || o->cpus < 1 || o->cpus > CAIXA_MAX_CPUS) {
+                log_error("--cpus %s: expected a number of vCPUs from 1 to %d", v, CAIXA_MAX_CPUS);
                 return CAIXA_EXIT_USAGE;
             }
         } else if (is_flag(a, "--bios")) {
@@ -270,7 +280,7 @@ static int load_kernel(const struct run_opts *o, uint64_t ram, struct kernel_boo
     k->lb = (struct linux_boot){
         .kernel = k->kernel, .kernel_size = klen,
         .initrd = k->initrd, .initrd_size = ilen,
-        .cmdline = k->cmdline, .ncpus = 1,
+        .cmdline = k->cmdline, .ncpus = (int)o->cpus,
     };
     char why[200];
     if (linux_boot_check(&k->lb, physmem_below_4g_for(ram), why, sizeof why) < 0) {
@@ -280,9 +290,15 @@ static int load_kernel(const struct run_opts *o, uint64_t ram, struct kernel_boo
     return 0;
 }
 
+/* Ctrl-A X on the serial console (drivers/chardev.h): power off, status 0. */
+static void quit_key(void *opaque)
+{
+    vm_request_poweroff(opaque, CAIXA_EXIT_OK);
+}
+
 int cmd_run(int argc, char **argv)
 {
-    struct run_opts o = {.memory_mb = DEFAULT_MEMORY_MB, .serial = "stdio"};
+    struct run_opts o = {.memory_mb = DEFAULT_MEMORY_MB, .cpus = 1, .serial = "stdio"};
     int rc = parse(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -333,7 +349,7 @@ int cmd_run(int argc, char **argv)
         .debugcon = debugcon,
         .debug_exit = o.debug_exit,
         .no_reboot = o.no_reboot,
-        .ncpus = 1,
+        .ncpus = (int)o.cpus,
         .trace = trace,
         .boot_fn = kb.kernel ? linux_boot_on_reset : NULL,
         .boot_opaque = kb.kernel ? &kb.lb : NULL,
@@ -356,6 +372,7 @@ int cmd_run(int argc, char **argv)
         return CAIXA_EXIT_USAGE;
     }
 #endif
+    chardev_set_escape(vm_chardev(vm, "serial0"), quit_key, vm);
     rc = vm_run(vm);
 #ifdef HAVE_GDBSTUB
     gdbstub_stop(rc);

@@ -275,11 +275,12 @@ static uint32_t uart_read_reg(struct uart *s, unsigned reg)
 
 static void uart_write_fcr(struct uart *s, uint8_t val)
 {
-    /* Toggling the enable clears both FIFOs (8.6.3). */
+    /* Toggling the enable clears both FIFOs; the other bits are only
+     * programmed together with FCR0 = 1 (8.6.3). */
     if ((val ^ s->fcr) & FCR_ENABLE) {
         uart_rx_reset(s);
         s->lsr &= (uint8_t)~LSR_OE;
-    } else if (val & FCR_RX_RESET) {
+    } else if ((val & (FCR_ENABLE | FCR_RX_RESET)) == (FCR_ENABLE | FCR_RX_RESET)) {
         uart_rx_reset(s);
     }
     /* TX reset: the transmitter is always empty here. */

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include "drivers/term.h"
 #include "runtime/evloop.h"
 #include "runtime/log.h"
 #include "runtime/util.h"
@@ -28,41 +28,44 @@ struct chardev {
     pthread_mutex_t *lock;
     bool watching;           /* in_fd is on the loop */
     bool input_paused;       /* waiting for chardev_accept_input */
+    /* Console keys: on for a stdio end on a terminal with a quit handler. */
+    void (*quit)(void *opaque);
+    void *quit_opaque;
+    bool escape_on;
+    bool escape_seen;        /* the last byte was Ctrl-A */
 };
 
-/* Only one host end reads stdin, and the terminal state is process-wide. */
+/* Only one host end reads stdin. */
 static bool stdin_taken;
-static bool term_raw;
-static struct termios term_saved;
 
-static void term_restore(void)
+/* The console keys (as QEMU's -nographic): Ctrl-A, then a letter. */
+#define ESCAPE_KEY 0x01
+
+static const char escape_help[] =
+    "caixa: console keys (Ctrl-A, then a letter):\r\n"
+    "caixa:   Ctrl-A H   this list\r\n"
+    "caixa:   Ctrl-A X   quit caixa\r\n"
+    "caixa:   Ctrl-A A   send Ctrl-A to the guest\r\n";
+
+static void say(const char *msg)
 {
-    if (term_raw) {
-        tcsetattr(STDIN_FILENO, TCSANOW, &term_saved);
-        term_raw = false;
+    size_t len = strlen(msg);
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, msg, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        msg += n;
+        len -= (size_t)n;
     }
 }
 
-/* Raw input for a serial console: no echo, no line editing, CR kept as CR;
- * ISIG stays on so that Ctrl-C stops caixa; output processing stays on so
- * caixa's own messages keep their line starts. */
-static void term_make_raw(void)
+/* Puts the stdio end's terminal in raw mode once it has a reader. */
+static void stdio_make_raw(struct chardev *cd)
 {
-    if (term_raw || !isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &term_saved) < 0)
-        return;
-    struct termios t = term_saved;
-    t.c_iflag &= ~(tcflag_t)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
-    t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL | ICANON | IEXTEN);
-    t.c_cc[VMIN] = 1;
-    t.c_cc[VTIME] = 0;
-    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
-        static bool registered;
-        if (!registered) {
-            atexit(term_restore);
-            registered = true;
-        }
-        term_raw = true;
-    }
+    if (cd->kind == CD_STDIO && cd->in_fd >= 0 && cd->has_client && term_raw(cd->in_fd))
+        cd->escape_on = cd->quit != NULL;
 }
 
 struct chardev *chardev_open(const char *spec)
@@ -108,6 +111,41 @@ static void watch(struct chardev *cd, bool on)
     cd->input_paused = !on;
 }
 
+/* Takes the console keys out of buf; returns how many bytes remain. */
+static size_t console_keys(struct chardev *cd, uint8_t *buf, size_t n)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = buf[i];
+        if (!cd->escape_seen) {
+            if (c == ESCAPE_KEY)
+                cd->escape_seen = true;
+            else
+                buf[out++] = c;
+            continue;
+        }
+        cd->escape_seen = false;
+        switch (c) {
+        case 'a': case 'A': case ESCAPE_KEY:
+            buf[out++] = ESCAPE_KEY;
+            break;
+        case 'x': case 'X':
+            say(isatty(STDERR_FILENO) ? "\r\ncaixa: Ctrl-A X: quitting\r\n" : "caixa: Ctrl-A X: quitting\n");
+            cd->quit(cd->quit_opaque);
+            /* Nothing typed after the quit reaches the guest. */
+            cd->escape_on = false;
+            watch(cd, false);
+            return out;
+        case 'h': case 'H': case '?':
+            say(escape_help);
+            break;
+        default:
+            break;   /* not a console key: dropped, as QEMU does */
+        }
+    }
+    return out;
+}
+
 /* Event loop thread: input is readable. */
 static void on_input(void *opaque, int fd, uint32_t events)
 {
@@ -124,7 +162,9 @@ static void on_input(void *opaque, int fd, uint32_t events)
     uint8_t buf[256];
     ssize_t n = read(fd, buf, room < sizeof buf ? room : sizeof buf);
     if (n > 0) {
-        cd->client.receive(cd->client.opaque, buf, (size_t)n);
+        size_t len = cd->escape_on ? console_keys(cd, buf, (size_t)n) : (size_t)n;
+        if (len)
+            cd->client.receive(cd->client.opaque, buf, len);
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         /* End of input: the guest simply gets no more bytes. */
         evloop_del_fd(cd->loop, fd);
@@ -147,8 +187,7 @@ int chardev_attach(struct chardev *cd, struct evloop *loop, pthread_mutex_t *loc
     }
     cd->watching = true;
     cd->input_paused = !cd->has_client;
-    if (cd->kind == CD_STDIO && cd->has_client)
-        term_make_raw();
+    stdio_make_raw(cd);
     return 0;
 }
 
@@ -160,8 +199,10 @@ void chardev_detach(struct chardev *cd)
         evloop_del_fd(cd->loop, cd->in_fd);
         cd->watching = false;
     }
-    if (cd->kind == CD_STDIO && cd->in_fd >= 0)
+    if (cd->kind == CD_STDIO && cd->in_fd >= 0) {
         term_restore();
+        cd->escape_on = cd->escape_seen = false;
+    }
     cd->loop = NULL;
 }
 
@@ -189,9 +230,17 @@ void chardev_set_client(struct chardev *cd, const chardev_client *client)
     }
     if (cd->watching) {
         watch(cd, cd->has_client);
-        if (cd->kind == CD_STDIO && cd->has_client)
-            term_make_raw();
+        stdio_make_raw(cd);
     }
+}
+
+void chardev_set_escape(struct chardev *cd, void (*quit)(void *opaque), void *opaque)
+{
+    if (!cd)
+        return;
+    cd->quit = quit;
+    cd->quit_opaque = opaque;
+    cd->escape_on = quit && term_is_raw() && cd->kind == CD_STDIO && cd->in_fd >= 0;
 }
 
 void chardev_accept_input(struct chardev *cd)

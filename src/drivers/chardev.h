@@ -31,9 +31,15 @@ struct evloop;
  * spec). Only the first stdio host end reads standard input. */
 struct chardev *chardev_open(const char *spec);
 /* Starts serving input on loop; client callbacks then run with *lock held.
- * A terminal on stdin is put in raw mode (no echo, no line editing; Ctrl-C
- * still signals) until chardev_detach. */
+ * A terminal on stdin is put in raw mode (drivers/term.h: no echo, no line
+ * editing, Ctrl-C and the other signal keys go to the guest) until
+ * chardev_detach, and restored at exit and on fatal signals. */
 int chardev_attach(struct chardev *cd, struct evloop *loop, pthread_mutex_t *lock);
+/* Console keys on a stdio host end whose stdin is a terminal (never on a
+ * pipe or file, so scripts pass every byte): Ctrl-A X calls quit (event-loop
+ * thread, *lock held) after printing one line, Ctrl-A H lists the keys,
+ * Ctrl-A A sends Ctrl-A. quit NULL turns the keys off. */
+void chardev_set_escape(struct chardev *cd, void (*quit)(void *opaque), void *opaque);
 void chardev_detach(struct chardev *cd);
 void chardev_close(struct chardev *cd);
 

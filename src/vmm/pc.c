@@ -71,6 +71,7 @@ static const struct pc_device pc_devices[] = {
     {"rtc", NULL, cfg_rtc},
     {"uart", NULL, cfg_uart},
     {"port92", NULL, NULL},
+    {"i8042", NULL, NULL},
     {"coproc", NULL, NULL},
     {"fw_cfg", NULL, cfg_fw_cfg},
     {"debugcon", want_debugcon, cfg_debugcon},

@@ -79,6 +79,13 @@ expect_error debugcon-nodir '--debugcon .*No such file or directory' \
     run --bios "$tmp/hlt.bin" --debugcon "$tmp/no/such/dir/log"
 expect_error trace-nodir '--trace .*No such file or directory' \
     run --bios "$tmp/hlt.bin" --trace "$tmp/no/such/dir/trace"
+expect_error cpus-zero '--cpus 0: expected a number of vCPUs from 1 to 4' run --cpus 0
+expect_error cpus-many '--cpus 5: expected a number of vCPUs' run --cpus 5
+expect_error initrd-alone '--initrd needs --kernel' run --initrd "$tmp/3k.bin"
+expect_error append-alone '--append needs --kernel' run --append console=ttyS0
+expect_error kernel-missing "--kernel $tmp/nope: No such file or directory" run --kernel "$tmp/nope"
+expect_error kernel-not-bzimage "--kernel $tmp/68k.bin: not a Linux bzImage" run --kernel "$tmp/68k.bin"
+expect_error kernel-dir 'Is a directory' run --kernel "$tmp/dir"
 expect_error gdb-port '--gdb 70000: expected a TCP port' run --gdb 70000
 
 # Memory the host cannot give: limit the address space (not under ASan,

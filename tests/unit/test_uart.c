@@ -246,6 +246,150 @@ static void test_host_input_flow_control(void **st)
     close(saved);
 }
 
+/* FCR bits other than the enable are only programmed with FCR0 = 1
+ * (datasheet 8.6.3): an RX reset without it leaves the holding register. */
+static void test_fcr_needs_enable(void **st)
+{
+    (void)st;
+    struct vm *vm = dt_vm_new();
+    outb(vm, LCR, 0x03);
+    outb(vm, MCR, 0x10);
+    outb(vm, THR, 'k');
+    outb(vm, FCR, 0x02);                           /* RX reset, FIFOs stay off */
+    assert_int_equal(inb(vm, LSR) & 0x01, 0x01);
+    assert_int_equal(inb(vm, RBR), 'k');
+    outb(vm, FCR, 0x01);
+    outb(vm, THR, 'l');
+    outb(vm, FCR, 0x03);                           /* with FCR0: cleared */
+    assert_int_equal(inb(vm, LSR) & 0x01, 0x00);
+    assert_int_equal(inb(vm, IIR) & 0xC0, 0xC0);
+    vm_destroy(vm);
+}
+
+/* The probes of Linux's 8250 driver (8250_port.c autoconfig and
+ * serial8250_do_startup) must find a plain 16550A with working THRE. */
+static void test_linux_8250_probe(void **st)
+{
+    (void)st;
+    struct vm *vm = dt_vm_new();
+    /* Existence: IER holds 0x00 and 0x0F. */
+    outb(vm, IER, 0x00);
+    assert_int_equal(inb(vm, IER) & 0x0F, 0x00);
+    outb(vm, IER, 0x0F);
+    assert_int_equal(inb(vm, IER) & 0x0F, 0x0F);
+    outb(vm, IER, 0x00);
+    /* Loopback: RTS -> CTS, OUT2 -> DCD gives MSR high nibble 0x90. */
+    outb(vm, MCR, 0x1A);
+    assert_int_equal(inb(vm, MSR) & 0xF0, 0x90);
+    outb(vm, MCR, 0x00);
+    /* FIFO: IIR bits 7-6 = 11 with FCR0 set: a 16550A. */
+    outb(vm, FCR, 0x01);
+    assert_int_equal(inb(vm, IIR) >> 6, 3);
+    /* No EFR behind LCR 0x80 / 0xBF: offset 2 reads the IIR, never 0. */
+    outb(vm, LCR, 0x80);
+    assert_int_not_equal(inb(vm, IIR), 0);
+    outb(vm, LCR, 0xBF);
+    assert_int_not_equal(inb(vm, IIR), 0);
+    /* No SuperIO EXCR1 behind LCR 0xE0: offset 2 does not follow MCR LOOP. */
+    outb(vm, LCR, 0x00);
+    outb(vm, MCR, 0x10);
+    outb(vm, LCR, 0xE0);
+    assert_int_equal(inb(vm, IIR) & 0x10, 0x00);
+    outb(vm, LCR, 0x00);
+    outb(vm, MCR, 0x00);
+    /* No 16750: IIR bit 5 stays 0 with FCR bit 5, with and without DLAB. */
+    outb(vm, FCR, 0x21);
+    assert_int_equal(inb(vm, IIR) & 0xE0, 0xC0);
+    outb(vm, LCR, 0x80);
+    outb(vm, FCR, 0x21);
+    assert_int_equal(inb(vm, IIR) & 0xE0, 0xC0);
+    outb(vm, LCR, 0x00);
+    /* No XScale: IER bit 6 (UUE) reads 0. */
+    outb(vm, IER, 0x40);
+    assert_int_equal(inb(vm, IER) & 0x40, 0x00);
+    outb(vm, IER, 0x00);
+    /* Startup: clear FIFOs, clear the interrupt registers. */
+    outb(vm, FCR, 0x01);
+    outb(vm, FCR, 0x07);
+    outb(vm, FCR, 0x00);
+    inb(vm, LSR);
+    inb(vm, RBR);
+    inb(vm, IIR);
+    inb(vm, MSR);
+    assert_int_not_equal(inb(vm, LSR), 0xFF);
+    /* UART_BUG_THRE test: THRE reasserted when ETBEI is enabled again. */
+    outb(vm, LCR, 0x03);
+    assert_int_equal(inb(vm, LSR) & 0x60, 0x60);
+    outb(vm, IER, 0x02);
+    uint8_t iir1 = inb(vm, IIR);
+    outb(vm, IER, 0x00);
+    outb(vm, IER, 0x02);
+    uint8_t iir = inb(vm, IIR);
+    outb(vm, IER, 0x00);
+    assert_int_equal(iir1 & 0x0F, 0x02);
+    assert_int_equal(iir & 0x0F, 0x02);
+    /* UART_BUG_TXEN test, with OUT2 up: the interrupt comes on the line. */
+    outb(vm, MCR, 0x0B);
+    outb(vm, IER, 0x02);
+    assert_int_equal(dt_gsi(vm, COM1_IRQ), 1);
+    assert_int_equal(inb(vm, LSR) & 0x40, 0x40);
+    assert_int_equal(inb(vm, IIR) & 0x0F, 0x02);
+    assert_int_equal(dt_gsi(vm, COM1_IRQ), 0);
+    outb(vm, IER, 0x00);
+    vm_destroy(vm);
+}
+
+/* Interrupt-driven transmit as Linux does it: enable ETBEI, the interrupt
+ * comes, the handler writes up to 16 bytes, THRE comes again (a new edge
+ * on the line), and ETBEI goes off when the buffer is empty. */
+static void test_interrupt_driven_tx(void **st)
+{
+    (void)st;
+    struct vm *vm = dt_vm_new();
+    outb(vm, LCR, 0x03);
+    outb(vm, FCR, 0xC7);
+    outb(vm, MCR, 0x0B);
+    outb(vm, IER, 0x01);
+    assert_int_equal(dt_gsi(vm, COM1_IRQ), 0);
+    outb(vm, IER, 0x03);                           /* start_tx */
+    assert_int_equal(dt_gsi(vm, COM1_IRQ), 1);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(inb(vm, IIR), 0xC2);
+        assert_int_equal(dt_gsi(vm, COM1_IRQ), 0); /* the IIR read took it */
+        assert_int_equal(inb(vm, LSR) & 0x20, 0x20);
+        for (int i = 0; i < 16; i++)
+            outb(vm, THR, 'x');
+        assert_int_equal(dt_gsi(vm, COM1_IRQ), 1); /* FIFO empty again: a new edge */
+    }
+    outb(vm, IER, 0x01);                           /* stop_tx */
+    assert_int_equal(dt_gsi(vm, COM1_IRQ), 0);
+    assert_int_equal(inb(vm, IIR), 0xC1);
+    vm_destroy(vm);
+}
+
+/* A typed byte below the trigger level raises the line through the
+ * character timeout, and reading it lowers the line. */
+static void test_timeout_raises_irq(void **st)
+{
+    (void)st;
+    struct vm *vm = dt_vm_new();
+    outb(vm, LCR, 0x80);
+    outb(vm, DLL, 0x01);
+    outb(vm, LCR, 0x03);
+    outb(vm, FCR, 0x81);                           /* trigger 8 */
+    outb(vm, MCR, 0x1B);                           /* loopback to feed it */
+    outb(vm, THR, 'q');
+    outb(vm, MCR, 0x0B);                           /* back to the line: OUT2 on */
+    outb(vm, IER, 0x01);
+    assert_int_equal(dt_gsi(vm, COM1_IRQ), 0);
+    dt_advance(vm, 600000);                        /* > 4 character times */
+    assert_int_equal(dt_gsi(vm, COM1_IRQ), 1);
+    assert_int_equal(inb(vm, IIR), 0xCC);
+    assert_int_equal(inb(vm, RBR), 'q');
+    assert_int_equal(dt_gsi(vm, COM1_IRQ), 0);
+    vm_destroy(vm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +401,10 @@ int main(void)
         cmocka_unit_test(test_char_timeout),
         cmocka_unit_test(test_host_output),
         cmocka_unit_test(test_host_input_flow_control),
+        cmocka_unit_test(test_fcr_needs_enable),
+        cmocka_unit_test(test_linux_8250_probe),
+        cmocka_unit_test(test_interrupt_driven_tx),
+        cmocka_unit_test(test_timeout_raises_irq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

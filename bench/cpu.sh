@@ -27,7 +27,10 @@ qemu_timeout=${BENCH_QEMU_TIMEOUT:-120}
 caixa_timeout=${BENCH_CAIXA_TIMEOUT:-600}
 qemu=${QEMU:-qemu-system-x86_64}
 mem_mb=128
-out=$root/build/bench
+# Logs, the image and the instruction count go next to the binary measured
+# (build/bench for build/caixa), so that builds never share them.
+out=$(dirname "$caixa")/bench
+[ -d "$(dirname "$caixa")" ] || out=$root/build/bench
 img=$out/cpu.img
 
 # What the guest prints, tsc lines aside; computed by bench/cpu_ref.py.

@@ -18,6 +18,7 @@ packages=(
     gdb                 # client for the gdb stub tests
     python3             # test helpers
     procps              # pgrep, for the gdb test
+    acpica-tools        # iasl/acpiexec: the oracle for the ACPI tables
 )
 
 missing=()

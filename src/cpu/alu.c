@@ -47,6 +47,21 @@ ALWAYS_INLINE uint64_t rmw_lin(struct cpu *cpu, const struct insn *in, unsigned 
     return seg_lin(cpu, in->seg, insn_ea(cpu, in), size, ACC_W);
 }
 
+/* LOCK r/m OP= src (m: memory): one host atomic whose old value gives the
+ * flags. ADC/SBB add the carry in and SUB/SBB add the negation, which
+ * leaves the same bits as the operation itself. */
+static void alu_locked(struct cpu *cpu, const struct insn *in, unsigned op, uint64_t src)
+{
+    static const uint8_t lk[8] = { LK_ADD, LK_OR, LK_ADD, LK_ADD, LK_AND, LK_ADD, LK_XOR, LK_ADD };
+    unsigned size = in->opsize;
+    uint64_t cin = (op == ALU_ADC || op == ALU_SBB) && flag_cf(cpu) ? 1 : 0;
+    uint64_t v = src + cin;
+    if (op == ALU_SUB || op == ALU_SBB)
+        v = 0 - v;
+    uint64_t old = locked_rmw(cpu, rmw_lin(cpu, in, size), size, lk[op], v);
+    alu_op(cpu, op, size, old, src);   /* CF is still the one added in */
+}
+
 /* r/m OP= src */
 ALWAYS_INLINE void alu_rm(struct cpu *cpu, const struct insn *in, unsigned op, uint64_t src)
 {
@@ -59,6 +74,10 @@ ALWAYS_INLINE void alu_rm(struct cpu *cpu, const struct insn *in, unsigned op, u
     }
     if (op == ALU_CMP) {
         alu_op(cpu, op, size, mem_read(cpu, in->seg, insn_ea(cpu, in), size), src);
+        return;
+    }
+    if (unlikely(in->lock)) {
+        alu_locked(cpu, in, op, src);
         return;
     }
     uint64_t lin = rmw_lin(cpu, in, size);
@@ -124,6 +143,11 @@ ALWAYS_INLINE void incdec_rm(struct cpu *cpu, const struct insn *in, bool inc)
         greg_write(cpu, in, in->rm, size, incdec(cpu, inc, size, greg_read(cpu, in, in->rm, size)));
         return;
     }
+    if (unlikely(in->lock)) {
+        uint64_t old = locked_rmw(cpu, rmw_lin(cpu, in, size), size, LK_ADD, inc ? 1 : size_mask(size));
+        incdec(cpu, inc, size, old);
+        return;
+    }
     uint64_t lin = rmw_lin(cpu, in, size);
     uint64_t res = incdec(cpu, inc, size, lin_read(cpu, lin, size, ACC_R));
     lin_write(cpu, lin, size, res, ACC_W);
@@ -138,6 +162,10 @@ static void op_not(struct cpu *cpu, const struct insn *in)
     unsigned size = in->opsize;
     if (in->mod == 3) {
         greg_write(cpu, in, in->rm, size, ~greg_read(cpu, in, in->rm, size));
+        return;
+    }
+    if (in->lock) {
+        locked_rmw(cpu, rmw_lin(cpu, in, size), size, LK_XOR, size_mask(size));
         return;
     }
     uint64_t ea = insn_ea(cpu, in);
@@ -155,6 +183,11 @@ static void op_neg(struct cpu *cpu, const struct insn *in)
         uint64_t res = (0 - v) & m;
         lf_set(cpu, LF_SUB, size, 0, v, res);
         greg_write(cpu, in, in->rm, size, res);
+        return;
+    }
+    if (in->lock) {
+        uint64_t v = locked_rmw(cpu, rmw_lin(cpu, in, size), size, LK_NEG, 0);
+        lf_set(cpu, LF_SUB, size, 0, v, (0 - v) & m);
         return;
     }
     uint64_t ea = insn_ea(cpu, in);

@@ -36,6 +36,14 @@ static void bit_rm(struct cpu *cpu, const struct insn *in, unsigned kind, uint64
         int64_t words = sext(off, size) >> log2_bits(size);
         ea = (ea + (uint64_t)words * size) & size_mask(in->addrsize);
     }
+    if (in->lock && kind != BIT_TEST) {
+        /* LOCK BTS/BTR/BTC: one host atomic; CF from the old value. */
+        static const uint8_t lk[4] = { LK_OR, LK_OR, LK_AND, LK_XOR };
+        uint64_t lin = seg_lin(cpu, in->seg, ea, size, ACC_W);
+        v = locked_rmw(cpu, lin, size, lk[kind], kind == BIT_RESET ? ~mask : mask);
+        flags_write(cpu, FL_CF, (v & mask) ? FL_CF : 0);
+        return;
+    }
     v = mem_read(cpu, in->seg, ea, size);
     if (kind != BIT_TEST)
         mem_write(cpu, in->seg, ea, size, bit_apply(kind, v, mask));

@@ -136,7 +136,21 @@ struct cpu_bus {
     /* FERR#: an unmasked x87 error at a waiting instruction with CR0.NE=0
      * (SDM Vol. 1 8.7). May be NULL. */
     void (*ferr)(void *opaque);
+    /* The local APIC's side of the CPU; each may be NULL (no APIC).
+     * MSRs the CPU does not implement itself (IA32_TSC_DEADLINE): true if
+     * handled, false raises #GP. */
+    bool (*msr_read)(void *opaque, uint32_t idx, uint64_t *val);
+    bool (*msr_write)(void *opaque, uint32_t idx, uint64_t val);
+    /* IA32_APIC_BASE was written (the CPU keeps the value in s.apic_base). */
+    void (*apic_base_changed)(void *opaque, uint64_t val);
+    /* CR8 is the APIC's TPR[7:4] (SDM Vol. 3A 10.8.6.1); NULL: s.cr8. */
+    uint64_t (*get_cr8)(void *opaque);
+    void (*set_cr8)(void *opaque, uint64_t val);
 };
+
+/* The core crystal clock (CPUID leaf 0x15), which also clocks the local
+ * APIC timer: 1 GHz, one tick per nanosecond of virtual time. */
+#define CPU_CRYSTAL_HZ 1000000000ull
 
 /* Why cpu_run() returned. */
 enum cpu_exit {
@@ -149,6 +163,7 @@ enum cpu_exit {
 
 struct cpu_block_cache;
 struct cpu_tlb;
+struct cpu_smp;
 
 /* Interrupt shadows (SDM Vol. 3A 6.8.3): STI blocks maskable interrupts for
  * one instruction; MOV SS / POP SS also block debug traps. */
@@ -188,20 +203,26 @@ struct cpu {
     atomic_int intr_line;     /* INTR pin level (from the PIC/APIC) */
     atomic_int nmi_pending;
     atomic_int exit_request;
+    atomic_int smp_request;   /* other vCPUs queued code-page drops (smp.c) */
     /* Debugger: breakpoints on linear addresses, single step. */
     uint64_t breakpoints[16];
     int n_breakpoints;
     bool single_step;
     bool has_apic;            /* a local APIC exists: CPUID.1:EDX.APIC (cpu_set_apic_present) */
+    int ncpus;                /* vCPUs in the machine, for the CPUID topology (0 counts as 1) */
     atomic_bool debug_stop;   /* stop (CPU_EXIT_DEBUG) before the next instruction */
     bool resume_at_bp;        /* stopped there: run the instruction at a breakpoint once */
     uint64_t insn_count;      /* instructions retired, for statistics and benchmarks */
     void *trace;              /* FILE* for --trace, or NULL */
     struct cpu_tlb *tlb;
     struct cpu_block_cache *blocks;
+    struct cpu_smp *smp;      /* this vCPU's request queue (smp.c) */
     uint32_t mem_generation;  /* physmem generation the TLB was filled under */
     /* Engine scratch (see cpu_int.h). */
     uint64_t next_rip;        /* address after the executing instruction */
+    uint64_t ip_mask;         /* RIP width of the running block's mode (exec.c) */
+    uint64_t run_limit;       /* insn_count at which cpu_run's budget ends */
+    const void *blk_last;     /* last record a block ran (exec.c, insn_leave) */
     void *jmp;                /* jmp_buf of cpu_run, for faults */
     int exc_vec;              /* exception being raised, -1 none */
     uint32_t exc_err;
@@ -236,12 +257,18 @@ void cpu_flush_all(struct cpu *cpu);
 size_t cpu_debug_access(struct cpu *cpu, uint64_t lin, void *buf, size_t len, bool write);
 /* Linear -> physical for the debugger; false if not mapped. */
 bool cpu_debug_translate(struct cpu *cpu, uint64_t lin, uint64_t *phys);
-/* Called by physmem users (DMA) when they wrote a page that may hold code. */
+/* Called by physmem users (DMA, loaders, the debugger) after they wrote a
+ * page that may hold code: every vCPU of cpu->mem that holds decoded code
+ * there drops it at its next block boundary. Any thread may call it. */
 void cpu_invalidate_code_page(struct cpu *cpu, uint64_t gpa);
 
 /* Tells the CPU model that a local APIC exists (CPUID.1:EDX bit 9 then
  * follows IA32_APIC_BASE.EN, SDM Vol. 2 CPUID). */
 void cpu_set_apic_present(struct cpu *cpu, bool present);
+
+/* Virtual-clock ns at which this CPU's TSC reaches `tsc` (now if it has):
+ * TSC-deadline timers. On the CPU's own thread. */
+uint64_t cpu_tsc_to_ns(struct cpu *cpu, uint64_t tsc);
 
 /* The CPU model that CPUID reports (one consistent model). */
 extern const char cpu_model_name[];

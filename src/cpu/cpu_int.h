@@ -4,7 +4,8 @@
  *
  * Execution model (DESIGN.md "The software CPU"): guest code is decoded once
  * into blocks of struct insn, cached by guest physical address; the loop in
- * exec.c calls in->fn(cpu, in) for each. Before the call cpu->s.rip is the
+ * exec.c runs in->step(cpu, in) for each, which for most instructions calls
+ * the row's in->fn(cpu, in). Before that call cpu->s.rip is the
  * instruction's own address and cpu->next_rip the address after it; a
  * handler that branches writes cpu->next_rip. A fault is raised with
  * cpu_raise(), which unwinds to the loop with longjmp and leaves rip at the
@@ -38,13 +39,20 @@ static inline bool cpu_v86(const struct cpu *cpu) { return cpu->mode & MODE_VM; 
 /* --- the decoded instruction ---------------------------------------------- */
 struct insn;
 typedef void (*insn_fn)(struct cpu *cpu, const struct insn *in);
+/* What the block loop calls for each record: runs the instruction, leaves
+ * cpu->s.rip at the next one, and returns the record to run next, or NULL
+ * (through insn_leave) when the block ends there. The generic step sets
+ * cpu->next_rip and calls the row's insn_fn; specialised ones (fast_*.c)
+ * do the same work inline. */
+typedef const struct insn *(*insn_step)(struct cpu *cpu, const struct insn *in);
 
 #define REG_NONE 0xff
 #define PFX_REP 1  /* F3 */
 #define PFX_REPNE 2 /* F2 */
 
 struct insn {
-    insn_fn fn;
+    insn_step step;    /* what the loop runs (see insn_step) */
+    insn_fn fn;        /* the generic handler of the matching row */
     uint64_t imm;      /* immediate, sign-extended as the opcode defines; moffs for A0-A3 */
     uint32_t imm2;     /* second immediate: ENTER level, far pointer selector */
     int32_t disp;      /* ModRM displacement */
@@ -65,7 +73,16 @@ struct insn {
     uint8_t riprel;    /* 64-bit RIP-relative operand */
     uint8_t pfx66;     /* operand-size prefix seen (SSE mandatory-prefix forms) */
     uint8_t last;      /* last instruction of its block */
+    uint8_t idx;       /* position in its block */
+    uint8_t loop_to;   /* taken branch back to record loop_to - 1 of its block, 0 none */
 };
+
+/* The block ends after record `in`: a step returns this. */
+static inline const struct insn *insn_leave(struct cpu *cpu, const struct insn *in)
+{
+    cpu->blk_last = in;
+    return NULL;
+}
 
 /* Opcode maps. */
 #define OP1 0x000
@@ -128,13 +145,14 @@ struct op_def {
 #define FAST_ANY 0
 #define FAST_REG 1   /* ModRM register form (or no ModRM) */
 #define FAST_MEM 2   /* ModRM memory form */
+#define FAST_MEMB 3  /* memory form: base + displacement, no FS/GS override */
 struct op_fast {
     uint16_t op;       /* OP1/OP0F/OP38/OP3A | byte; only PFX_ANY rows are specialised */
     int8_t reg;        /* ModRM.reg, -1 any */
     uint8_t opsize;    /* 1, 2, 4 or 8; 0 any */
     uint8_t form;      /* FAST_* */
     uint8_t addrsize;  /* 2, 4 or 8; 0 any */
-    insn_fn fn;
+    insn_step fn;
 };
 #define OPS_FAST_REGISTER(arr)                                                          \
     __attribute__((used, section("caixa_fastops"))) static const struct op_fast *const arr##_reg_ = (arr)
@@ -145,6 +163,8 @@ struct op_fast {
  * builder and by traces); faults (#UD, #PF, #GP on fetch or length > 15) are
  * raised through cpu_raise. */
 void cpu_decode(struct cpu *cpu, uint64_t ip, struct insn *out);
+/* The step of rows without a specialised handler (exec.c). */
+const struct insn *insn_step_generic(struct cpu *cpu, const struct insn *in);
 const char *cpu_insn_name(const struct insn *in);
 void cpu_decode_init(void);
 
@@ -337,6 +357,50 @@ void cpu_blocks_destroy(struct cpu *cpu);
 /* Drop decoded blocks on a physical page (self-modifying code). */
 void blocks_invalidate_page(struct cpu *cpu, uint64_t phys_page);
 void blocks_flush(struct cpu *cpu);
+
+/* --- several vCPUs on one physmem (smp.c) --------------------------------
+ * Each vCPU caches decoded code and TLB entries of its own; guest RAM is
+ * shared. A page that any vCPU holds code from has its code_map bit set and
+ * no vCPU keeps a write TLB entry for it, so writes there take the slow
+ * path, which tells the holders: this vCPU drops its blocks at once, the
+ * others at their next block boundary (cpu->smp_request). */
+int smp_attach(struct cpu *cpu);
+void smp_detach(struct cpu *cpu);
+/* This vCPU is about to read code from physical page `page`: sets its
+ * code_map bit before the bytes are read and drops every vCPU's write TLB
+ * entries for the page. */
+void smp_mark_code_page(struct cpu *cpu, uint64_t page);
+/* A slow-path write to `phys` has landed: every vCPU holding code from its
+ * page drops it. */
+void smp_phys_written(struct cpu *cpu, uint64_t phys);
+/* Acts on the drops other vCPUs queued (at a block boundary). */
+void smp_process_requests(struct cpu *cpu);
+/* Clears this vCPU's code_map bits (it dropped all its blocks). */
+void smp_clear_code_marks(struct cpu *cpu);
+
+/* --- LOCK-prefixed and XCHG memory operations (atomic.c) ------------------
+ * Atomic with respect to the other vCPUs (SDM Vol. 3A 8.1.2). Write access
+ * is checked first, so faults are precise; the old value is returned and
+ * the caller computes the flags from it. */
+enum { LK_ADD, LK_OR, LK_AND, LK_XOR, LK_XCHG, LK_NEG };
+/* [lin] = [lin] op src (LK_NEG ignores src; LK_XCHG stores src). */
+uint64_t locked_rmw(struct cpu *cpu, uint64_t lin, unsigned size, unsigned op, uint64_t src);
+/* CMPXCHG / CMPXCHG8B: stores src if [lin] equals expect. */
+uint64_t locked_cmpxchg(struct cpu *cpu, uint64_t lin, unsigned size, uint64_t expect, uint64_t src);
+/* CMPXCHG16B (lin 16-byte aligned): true if equal and src stored, else
+ * cmp[] gets the old value. */
+bool locked_cmpxchg16(struct cpu *cpu, uint64_t lin, uint64_t cmp[2], const uint64_t src[2]);
+/* Where a locked operand lives (mmu.c): translated for a write, faults
+ * raised, A/D set. host: RAM within one page (else NULL: MMIO, ROM, or two
+ * pages); phys/first: the physical address of each part and the bytes on
+ * the first; slow: not a write TLB hit, so code pages must hear of it. */
+struct locked_target {
+    uint8_t *host;
+    uint64_t phys[2];
+    unsigned first;
+    bool slow;
+};
+void lin_locked_target(struct cpu *cpu, uint64_t lin, unsigned size, struct locked_target *t);
 
 /* Segmented accesses (seg.c): offset -> linear with the limit, type and
  * canonical checks of the mode (#GP, or #SS for SS). */

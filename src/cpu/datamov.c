@@ -78,10 +78,9 @@ static void op_xchg_rm_r(struct cpu *cpu, const struct insn *in)
         greg_write(cpu, in, in->reg, size, v);
         return;
     }
-    uint64_t ea = insn_ea(cpu, in);
-    uint64_t v = mem_read(cpu, in->seg, ea, size);
-    mem_write(cpu, in->seg, ea, size, r);
-    greg_write(cpu, in, in->reg, size, v);
+    /* Always a locked cycle with memory (SDM XCHG). */
+    uint64_t lin = seg_lin(cpu, in->seg, insn_ea(cpu, in), size, ACC_W);
+    greg_write(cpu, in, in->reg, size, locked_rmw(cpu, lin, size, LK_XCHG, r));
 }
 
 /* 90+r XCHG rAX, reg. 90 itself (no REX.B) is NOP, and F3 90 is PAUSE: they
@@ -114,7 +113,15 @@ static void op_cmpxchg(struct cpu *cpu, const struct insn *in)
     uint64_t ea = 0, dst;
     if (in->mod == 3)
         dst = greg_read(cpu, in, in->rm, size);
-    else {
+    else if (in->lock) {
+        /* A failed compare writes nothing back here: the bytes are the same,
+         * and the write access was checked. */
+        dst = locked_cmpxchg(cpu, seg_lin(cpu, in->seg, insn_ea(cpu, in), size, ACC_W), size, acc, src);
+        if (acc != dst)
+            greg_write(cpu, in, R_AX, size, dst);
+        lf_set(cpu, LF_SUB, size, acc, dst, (acc - dst) & m);
+        return;
+    } else {
         ea = insn_ea(cpu, in);
         dst = mem_read(cpu, in->seg, ea, size);
     }
@@ -140,6 +147,15 @@ static void op_cmpxchg8b(struct cpu *cpu, const struct insn *in)
         if (ea & (CMPXCHG16B_ALIGN - 1))
             cpu_gp0(cpu);
         uint64_t lin = seg_lin(cpu, in->seg, ea, 16, ACC_W);
+        if (in->lock) {
+            uint64_t cmp[2] = { cpu->s.regs[R_AX], cpu->s.regs[R_DX] };
+            const uint64_t src[2] = { cpu->s.regs[R_BX], cpu->s.regs[R_CX] };
+            eq = locked_cmpxchg16(cpu, lin, cmp, src);
+            cpu->s.regs[R_AX] = cmp[0];
+            cpu->s.regs[R_DX] = cmp[1];
+            flags_write(cpu, FL_ZF, eq ? FL_ZF : 0);
+            return;
+        }
         lin_probe_write(cpu, lin, 16);
         uint64_t lo = lin_read(cpu, lin, 8, ACC_R), hi = lin_read(cpu, lin + 8, 8, ACC_R);
         eq = lo == cpu->s.regs[R_AX] && hi == cpu->s.regs[R_DX];
@@ -153,8 +169,19 @@ static void op_cmpxchg8b(struct cpu *cpu, const struct insn *in)
             cpu->s.regs[R_DX] = hi;
         }
     } else {
-        uint64_t v = mem_read(cpu, in->seg, ea, 8);
         uint64_t cmp = (cpu->s.regs[R_AX] & 0xffffffff) | (cpu->s.regs[R_DX] << 32);
+        if (in->lock) {
+            uint64_t src = (cpu->s.regs[R_BX] & 0xffffffff) | (cpu->s.regs[R_CX] << 32);
+            uint64_t v = locked_cmpxchg(cpu, seg_lin(cpu, in->seg, ea, 8, ACC_W), 8, cmp, src);
+            eq = v == cmp;
+            if (!eq) {
+                greg_write(cpu, in, R_AX, 4, v);
+                greg_write(cpu, in, R_DX, 4, v >> 32);
+            }
+            flags_write(cpu, FL_ZF, eq ? FL_ZF : 0);
+            return;
+        }
+        uint64_t v = mem_read(cpu, in->seg, ea, 8);
         eq = v == cmp;
         if (eq) {
             mem_write(cpu, in->seg, ea, 8, (cpu->s.regs[R_BX] & 0xffffffff) | (cpu->s.regs[R_CX] << 32));
@@ -178,6 +205,10 @@ static void op_xadd(struct cpu *cpu, const struct insn *in)
         sum = (dst + src) & m;
         greg_write(cpu, in, in->reg, size, dst);
         greg_write(cpu, in, in->rm, size, sum);
+    } else if (in->lock) {
+        dst = locked_rmw(cpu, seg_lin(cpu, in->seg, insn_ea(cpu, in), size, ACC_W), size, LK_ADD, src);
+        sum = (dst + src) & m;
+        greg_write(cpu, in, in->reg, size, dst);
     } else {
         uint64_t ea = insn_ea(cpu, in);
         dst = mem_read(cpu, in->seg, ea, size);

@@ -85,11 +85,11 @@ static void build_tables(void)
 }
 
 /* The specialised handler for a decoded instruction of row d, if any. */
-static insn_fn pick_fast(const struct op_def *d, const struct insn *in, uint8_t modrm)
+static insn_step pick_fast(const struct op_def *d, const struct insn *in, uint8_t modrm)
 {
     const struct fast_slot *s = &fast_slots[in->op & (N_OPCODES - 1)];
-    if (!s->n || d->pfx != PFX_ANY)
-        return d->fn;
+    if (!s->n || d->pfx != PFX_ANY || in->lock)   /* LOCK: the generic handler is atomic */
+        return insn_step_generic;
     for (uint32_t i = 0; i < s->n; i++) {
         const struct op_fast *f = s->rows[i];
         if (f->reg >= 0 && f->reg != ((modrm >> 3) & 7))
@@ -98,11 +98,14 @@ static insn_fn pick_fast(const struct op_def *d, const struct insn *in, uint8_t 
             continue;
         if (f->addrsize && f->addrsize != in->addrsize)
             continue;
-        if ((f->form == FAST_REG && in->mod != 3) || (f->form == FAST_MEM && in->mod == 3))
+        if ((f->form == FAST_REG && in->mod != 3) || (f->form >= FAST_MEM && in->mod == 3))
+            continue;
+        if (f->form == FAST_MEMB &&
+            (in->riprel || in->index != REG_NONE || in->base == REG_NONE || in->seg >= S_FS))
             continue;
         return f->fn;
     }
-    return d->fn;
+    return insn_step_generic;
 }
 
 void cpu_decode_init(void)
@@ -334,7 +337,8 @@ void cpu_decode(struct cpu *cpu, uint64_t ip, struct insn *in)
 
     if (in->lock && (!(fl & OPF_LOCK) || in->mod == 3))
         cpu_ud(cpu);
-    in->fn = pick_fast(d, in, modrm);
+    in->fn = d->fn;
+    in->step = pick_fast(d, in, modrm);
     in->len = (uint8_t)f.pos;
     in->last = (fl & OPF_END) != 0;
 }

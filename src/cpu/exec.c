@@ -13,6 +13,7 @@
 #include "cpu/cpu_int.h"
 
 #define BLOCK_MAX_INSNS 64
+#define LOOP_SLICE 4096           /* instructions an in-block loop runs between checks */
 #define ARENA_BYTES (16u << 20)   /* decoded code before a full flush */
 #define HASH_BITS 15
 #define PAGE_HASH_BITS 12
@@ -69,8 +70,8 @@ int cpu_blocks_init(struct cpu *cpu)
     if (!bc)
         return -1;
     bc->arena = malloc(ARENA_BYTES);
-    bc->scratch = calloc(1, sizeof(struct block) + sizeof(struct insn));
-    if (!bc->arena || !bc->scratch) {
+    bc->scratch = calloc(1, sizeof(struct block) + 2 * sizeof(struct insn));
+    if (!bc->arena || !bc->scratch || smp_attach(cpu) < 0) {
         free(bc->arena);
         free(bc->scratch);
         free(bc);
@@ -83,6 +84,7 @@ int cpu_blocks_init(struct cpu *cpu)
 void cpu_blocks_destroy(struct cpu *cpu)
 {
     if (cpu->blocks) {
+        smp_detach(cpu);
         free(cpu->blocks->scratch);
         free(cpu->blocks->arena);
         free(cpu->blocks);
@@ -98,10 +100,7 @@ void blocks_flush(struct cpu *cpu)
     bc->used = 0;
     cpu->chain_epoch++;
     /* Code-page marks of this vCPU go too. */
-    uint8_t bit = (uint8_t)(1u << (cpu->index & 7));
-    size_t npages = cpu->mem->ram_size >> PAGE_SHIFT;
-    for (size_t i = 0; i < npages; i++)
-        cpu->mem->code_map[i] &= (uint8_t)~bit;
+    smp_clear_code_marks(cpu);
     cpu->block_end = true;
 }
 
@@ -134,27 +133,6 @@ void blocks_invalidate_page(struct cpu *cpu, uint64_t page)
     cpu->block_end = true;
 }
 
-void cpu_invalidate_code_page(struct cpu *cpu, uint64_t gpa)
-{
-    phys_page pp = physmem_page(cpu->mem, gpa);
-    if (pp.ram_index != UINT32_MAX && cpu->mem->code_map[pp.ram_index]) {
-        cpu->mem->code_map[pp.ram_index] = 0;
-        blocks_invalidate_page(cpu, gpa & PAGE_MASK);
-    }
-}
-
-static void mark_code_page(struct cpu *cpu, uint64_t page)
-{
-    phys_page pp = physmem_page(cpu->mem, page);
-    if (pp.ram_index == UINT32_MAX)
-        return;
-    uint8_t bit = (uint8_t)(1u << (cpu->index & 7));
-    if (!(cpu->mem->code_map[pp.ram_index] & bit)) {
-        cpu->mem->code_map[pp.ram_index] |= bit;
-        tlb_drop_writes_to(cpu, page);
-    }
-}
-
 static void page_link(struct cpu_block_cache *bc, struct block *b, uint64_t page)
 {
     struct page_ref *r = (struct page_ref *)(void *)(bc->arena + bc->used);
@@ -174,11 +152,76 @@ static bool is_breakpoint(const struct cpu *cpu, uint64_t lin)
     return false;
 }
 
+/* The step after a block's last record: the block ends after that one. */
+static const struct insn *step_fall_out(struct cpu *cpu, const struct insn *in)
+{
+    return insn_leave(cpu, in - 1);
+}
+
+static void set_fall_out(struct insn *in, uint32_t idx)
+{
+    memset(in, 0, sizeof(*in));
+    in->step = step_fall_out;
+    in->idx = (uint8_t)idx;
+}
+
+const struct insn *insn_step_generic(struct cpu *cpu, const struct insn *in)
+{
+    cpu->next_rip = (cpu->s.rip + in->len) & cpu->ip_mask;
+    in->fn(cpu, in);
+    cpu->s.rip = cpu->next_rip;
+    if (unlikely(cpu->block_end))
+        return insn_leave(cpu, in);
+    return in + 1;
+}
+
+/* A JMP rel in 64-bit mode to a target in its own page, where the block
+ * goes on (the target is canonical: its page is). */
+static const struct insn *step_jmp_within(struct cpu *cpu, const struct insn *in)
+{
+    cpu->s.rip += in->len + in->imm;
+    return in + 1;
+}
+
+/* Superblocks and in-block loops are for 64-bit code, where no CS limit
+ * applies, and for branches that run a specialised handler (fast_end). */
+static bool is_jmp_rel(const struct cpu *cpu, const struct insn *in)
+{
+    return cpu_is64(cpu) && (in->op == (OP1 | 0xeb) || in->op == (OP1 | 0xe9)) &&
+           in->step != insn_step_generic && in->opsize == 8;
+}
+
+static bool is_jcc(const struct cpu *cpu, const struct insn *in)
+{
+    return cpu_is64(cpu) && ((in->op & ~0xf) == (OP1 | 0x70) || (in->op & ~0xf) == (OP0F | 0x80)) &&
+           in->step != insn_step_generic && in->opsize == 8;
+}
+
+/* The record of the first n that starts at rip, or -1. */
+static int record_at(const uint64_t *rips, uint32_t n, uint64_t rip)
+{
+    for (uint32_t k = 0; k < n; k++)
+        if (rips[k] == rip)
+            return (int)k;
+    return -1;
+}
+
+/* An instruction at lin may spill onto the next page (at most 15 bytes,
+ * SDM Vol. 2 2.3.11): that page is marked before its bytes are read too. */
+#define INSN_MAX_BYTES 15
+static void premark_next_page(struct cpu *cpu, uint64_t lin)
+{
+    uint64_t p2;
+    if ((lin & (PAGE_SIZE - 1)) > PAGE_SIZE - INSN_MAX_BYTES &&
+        cpu_debug_translate(cpu, (lin | (PAGE_SIZE - 1)) + 1, &p2))
+        smp_mark_code_page(cpu, p2 & PAGE_MASK);
+}
+
 /* Decodes a new block at CS:rip, whose first byte is at `phys`. */
 static struct block *build_block(struct cpu *cpu, uint64_t phys)
 {
     struct cpu_block_cache *bc = cpu->blocks;
-    size_t need = sizeof(struct block) + BLOCK_MAX_INSNS * sizeof(struct insn) + 2 * sizeof(struct page_ref);
+    size_t need = sizeof(struct block) + (BLOCK_MAX_INSNS + 1) * sizeof(struct insn) + 2 * sizeof(struct page_ref);
     if (bc->used + need > ARENA_BYTES)
         blocks_flush(cpu);
     struct block *b = (struct block *)(void *)(bc->arena + bc->used);
@@ -196,13 +239,21 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
     uint64_t page = phys & PAGE_MASK;
     uint64_t lin_page = (cpu->s.seg[S_CS].base + ip) & PAGE_MASK;
 
+    /* Marked before its bytes are read: a write from another vCPU after
+     * this point reaches us (smp.c). */
+    smp_mark_code_page(cpu, page);
     /* The first instruction's faults are raised; a later one that faults
      * just ends the block (it faults when it is reached). */
+    uint64_t rips[BLOCK_MAX_INSNS];
+    premark_next_page(cpu, cpu->s.seg[S_CS].base + ip);
     cpu_decode(cpu, ip, &b->insns[0]);
     for (;;) {
         struct insn *in = &b->insns[b->n];
         uint64_t start_lin = cpu->s.seg[S_CS].base + ip;
         uint64_t end_lin = start_lin + in->len - 1;
+        rips[b->n] = ip;
+        in->idx = (uint8_t)b->n;
+        in->loop_to = 0;
         b->n++;
         if ((end_lin & PAGE_MASK) != (start_lin & PAGE_MASK) || (start_lin & PAGE_MASK) != lin_page) {
             /* The instruction spills onto the next page. */
@@ -217,6 +268,19 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
             break;
         }
         ip = (ip + in->len) & ip_mask;
+        if (is_jmp_rel(cpu, in)) {
+            /* Superblock: a JMP within the page continues the block at its
+             * target, or loops back to a record of it. */
+            uint64_t target = ip + in->imm;
+            int k = record_at(rips, b->n, target);
+            if (k >= 0) {
+                in->loop_to = (uint8_t)(k + 1);
+            } else if ((target & PAGE_MASK) == lin_page && !cpu->single_step && !(cpu->s.rflags & FL_TF)) {
+                in->step = step_jmp_within;
+                in->last = 0;
+                ip = target;
+            }
+        }
         if (in->last || b->n == BLOCK_MAX_INSNS || cpu->single_step ||
             (cpu->s.rflags & FL_TF) || (((cpu->s.seg[S_CS].base + ip) & PAGE_MASK) != lin_page) ||
             (cpu->n_breakpoints && is_breakpoint(cpu, cpu->s.seg[S_CS].base + ip)) ||
@@ -235,24 +299,33 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
             in->last = 1;
             break;
         }
+        premark_next_page(cpu, cpu->s.seg[S_CS].base + ip);
         cpu_decode(cpu, ip, &b->insns[b->n]);
         cpu->jmp = outer;
     }
     b->span = 0;
-    for (uint32_t i = 0; i < b->n; i++)
-        b->span += b->insns[i].len;
+    for (uint32_t i = 0; i < b->n; i++) {
+        struct insn *in = &b->insns[i];
+        b->span += in->len;
+        /* A taken Jcc into the block runs on there (fast_end). */
+        if (is_jcc(cpu, in)) {
+            int k = record_at(rips, b->n, rips[i] + in->len + in->imm);
+            if (k >= 0)
+                in->loop_to = (uint8_t)(k + 1);
+        }
+    }
     b->span--;
-    bc->used += sizeof(struct block) + b->n * sizeof(struct insn);
+    set_fall_out(&b->insns[b->n], b->n);
+    bc->used += sizeof(struct block) + (b->n + 1) * sizeof(struct insn);
     bc->used = (bc->used + 15) & ~(size_t)15;
 
     unsigned h = hash_of(phys, b->mode);
     b->hash_next = bc->hash[h];
     bc->hash[h] = b;
     page_link(bc, b, page);
-    mark_code_page(cpu, page);
     if (b->phys2 != NO_PAGE) {
         page_link(bc, b, b->phys2);
-        mark_code_page(cpu, b->phys2);
+        smp_mark_code_page(cpu, b->phys2);
     }
     return b;
 }
@@ -271,6 +344,9 @@ static struct block *one_insn_block(struct cpu *cpu, uint64_t phys)
     b->n = 1;
     cpu_decode(cpu, cpu->s.rip, &b->insns[0]);
     b->insns[0].last = 1;
+    b->insns[0].idx = 0;
+    b->insns[0].loop_to = 0;
+    set_fall_out(&b->insns[1], 1);
     b->span = b->insns[0].len - 1u;
     return b;   /* not valid: never cached nor linked */
 }
@@ -441,20 +517,34 @@ static enum cpu_exit debug_exit(struct cpu *cpu)
     return CPU_EXIT_DEBUG;
 }
 
-/* Nothing that the top of the loop handles is pending: no request, budget
- * left, no interrupt to take, no shadow, HLT, single step, RF, breakpoint,
- * trace or map change. */
-static inline bool quiet(struct cpu *cpu, uint64_t limit)
+/* Nothing that the top of the loop handles is pending: no request, no
+ * interrupt to take, no shadow, HLT, single step, RF, breakpoint, trace or
+ * map change (the budget aside). */
+static inline bool may_continue(struct cpu *cpu)
 {
     if (atomic_load_explicit(&cpu->exit_request, memory_order_relaxed) |
         atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed) |
+        atomic_load_explicit(&cpu->smp_request, memory_order_relaxed) |
         atomic_load_explicit(&cpu->nmi_pending, memory_order_relaxed))
         return false;
     if (atomic_load_explicit(&cpu->intr_line, memory_order_relaxed) && (cpu->s.rflags & FL_IF))
         return false;
-    return cpu->insn_count < limit && cpu->mem_generation == cpu->mem->generation &&
-           !((cpu->s.rflags & (FL_TF | FL_RF)) | cpu->s.intr_shadow | cpu->s.halted |
+    return cpu->mem_generation == cpu->mem->generation &&
+           !((cpu->s.rflags & (FL_TF | FL_RF)) | cpu->s.intr_shadow | cpu->s.halted | cpu->single_step |
              cpu->n_breakpoints | cpu->dr_exec | (cpu->trace != NULL));
+}
+
+static inline bool quiet(struct cpu *cpu, uint64_t limit)
+{
+    return cpu->insn_count < limit && may_continue(cpu);
+}
+
+/* Where in-block loops (fast_end) stop for the checks between blocks: at
+ * the budget, or after LOOP_SLICE instructions, which bounds how late a
+ * request or an interrupt from another thread is seen. */
+static inline uint64_t loop_limit(const struct cpu *cpu, uint64_t limit)
+{
+    return limit - cpu->insn_count > LOOP_SLICE ? cpu->insn_count + LOOP_SLICE : limit;
 }
 
 enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
@@ -481,7 +571,11 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
     for (;;) {
         /* Requests from other threads: one test in the common case. */
         if (unlikely(atomic_load_explicit(&cpu->exit_request, memory_order_relaxed) |
-                     atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed))) {
+                     atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed) |
+                     atomic_load_explicit(&cpu->smp_request, memory_order_relaxed))) {
+            /* Code-page drops from other vCPUs (smp.c). */
+            if (atomic_load_explicit(&cpu->smp_request, memory_order_acquire))
+                smp_process_requests(cpu);
             if (atomic_exchange(&cpu->exit_request, 0))
                 return CPU_EXIT_REQUEST;
             if (atomic_exchange(&cpu->debug_stop, false))
@@ -514,21 +608,27 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         if (cpu->trace)
             fprintf(cpu->trace, "block %04x:%#" PRIx64 " phys %#" PRIx64 " n=%u mode=%#x\n",
                     cpu->s.seg[S_CS].sel, cpu->s.rip, b->phys, b->n, b->mode);
+        cpu->ip_mask = cpu_is64(cpu) ? ~0ull : (cpu->mode & MODE_CS32) ? 0xffffffffull : 0xffff;
+        cpu->run_limit = may_continue(cpu) ? loop_limit(cpu, limit) : 0;
     run_block:
+        /* (A linked successor runs in the same mode: ip_mask holds.) */
         prev = b;
         prev_epoch = cpu->chain_epoch;
         bool tf = cpu->s.rflags & FL_TF;
-        uint64_t ip_mask = cpu_is64(cpu) ? ~0ull : (cpu->mode & MODE_CS32) ? 0xffffffffull : 0xffff;
         cpu->block_end = false;
-        uint32_t i = 0, n = (tf || shadow) ? 1 : b->n;
-        do {
-            const struct insn *in = &b->insns[i++];
-            cpu->next_rip = (cpu->s.rip + in->len) & ip_mask;
-            in->fn(cpu, in);
-            cpu->s.rip = cpu->next_rip;
-        } while (i < n && !cpu->block_end);
-        /* (A fault unwinds past this: counts are for statistics and budgets.) */
-        cpu->insn_count += i;
+        if (unlikely(tf || shadow)) {
+            /* One instruction, and no in-block loop. */
+            cpu->run_limit = 0;
+            b->insns[0].step(cpu, &b->insns[0]);
+            cpu->insn_count++;
+        } else {
+            const struct insn *in = b->insns;
+            do
+                in = in->step(cpu, in);
+            while (in);
+            /* (A fault unwinds past this: counts are for statistics and budgets.) */
+            cpu->insn_count += (uint64_t)((const struct insn *)cpu->blk_last - b->insns) + 1;
+        }
         /* Debug traps after the instruction: single step (SDM Vol. 3A
          * 17.3.1.4; MOV SS / POP SS delay it by one instruction, 6.8.3) and
          * data breakpoints, one #DB for both. */
@@ -551,6 +651,7 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
             if (n) {
                 b = n;
                 shadow = false;
+                cpu->run_limit = loop_limit(cpu, limit);
                 goto run_block;
             }
         }

@@ -10,44 +10,125 @@
 #include "cpu/cpu_int.h"
 
 #define FAST_INLINE static inline __attribute__((always_inline))
-/* A handler: every inline helper it calls (cpu_int.h's memory path among
- * them) is inlined into it. */
-#define FAST_HANDLER(name) __attribute__((flatten)) static void name(struct cpu *cpu, const struct insn *in)
+/* A handler is an insn_step: every inline helper it calls (cpu_int.h's
+ * memory path among them) is inlined into it. */
+#define FAST_HANDLER(name)                                                                  \
+    __attribute__((flatten)) static const struct insn *name(struct cpu *cpu, const struct insn *in)
+
+/* Whether the quick forms of a file's templates may end the block (a taken
+ * branch): a file of branches defines it to 1 before including this. */
+#ifndef FAST_MAY_END
+#define FAST_MAY_END 0
+#endif
+
+/* After a taken branch (RIP at its target): a Jcc or JMP to a record of
+ * its own block (loop_to, set by exec.c) runs on there rather than leave
+ * the block and come back, unless cpu->run_limit says the checks between
+ * blocks are due (it is 0 when anything is pending). The block's exit
+ * counts from its start: a jump from record j to k counts j + 1 - k now
+ * (records it skips forward count negatively, since the exit counts them). */
+FAST_INLINE const struct insn *fast_jumped(struct cpu *cpu, const struct insn *in)
+{
+    if (in->loop_to) {
+        uint64_t n = cpu->insn_count + (uint64_t)((int64_t)in->idx + 2 - in->loop_to);
+        if (n < cpu->run_limit) {
+            cpu->insn_count = n;
+            cpu->block_end = false;
+            return in - in->idx + (in->loop_to - 1);
+        }
+    }
+    return insn_leave(cpu, in);
+}
+
+/* A taken near branch of 64-bit mode to target (no RIP mask, no CS limit):
+ * RIP just moves (the loop reads neither next_rip nor block_end after a
+ * block). A fault leaves RIP at the branch. */
+FAST_INLINE const struct insn *fast_taken64(struct cpu *cpu, const struct insn *in, uint64_t target)
+{
+    /* canonical: bits 63..47 all equal (SDM Vol. 1 3.3.7.1) */
+    if ((uint64_t)(((int64_t)target >> 47) + 1) > 1)
+        cpu_gp0(cpu);
+    cpu->s.rip = target;
+    return fast_jumped(cpu, in);
+}
+
+/* Around a template, what the generic step does around a handler: next_rip
+ * before, then RIP moves on and the block ends if the handler (or a slow
+ * path: code invalidation, data breakpoint) asked for it. */
+FAST_INLINE void fast_begin(struct cpu *cpu, const struct insn *in)
+{
+    cpu->next_rip = (cpu->s.rip + in->len) & cpu->ip_mask;
+}
+FAST_INLINE const struct insn *fast_end(struct cpu *cpu, const struct insn *in)
+{
+    cpu->s.rip = cpu->next_rip;
+    if (cpu->block_end)
+        return fast_jumped(cpu, in);
+    return in + 1;
+}
 
 /* The form argument `mem` of a template: bit 0 says a memory form, bit 1
  * a quick one. A quick form takes only what it can do without a call (a
  * TLB hit in 64-bit mode, flags the lazy state gives inline): for anything
  * else its template returns false before any side effect and the handler
  * starts over in the matching slow form. The quick path then makes no call
- * and needs no register saves. Templates return true when done. */
+ * (but cpu_raise) and needs no register saves; nothing in it can ask the
+ * block to end but a branch (FAST_MAY_END). Templates return true when
+ * done. */
 #define FAST_R 0u     /* register form (or no ModRM) */
 #define FAST_M 1u     /* memory form, any address size */
 #define FAST_RQ 2u    /* register form, quick */
 #define FAST_M64 3u   /* memory form with 64-bit addresses, quick */
+#define FAST_M64B 7u  /* the same with base + displacement only, DS/ES/SS/CS */
 #define FAST_IS_MEM(mem) (((mem) & 1u) != 0)
 #define FAST_QUICK(mem) (((mem) & 2u) != 0)
+#define FAST_IS_Q64(mem) (((mem) & 3u) == 3u)
 
 /* Handler `name` runs tmpl(cpu, in, args..., q) in the quick form q; when
  * that declines, it goes on to handler `slow`, the slow form s. */
 #define FAST_QUICK_HANDLERS(name, slow, q, s, tmpl, ...)                                    \
-    __attribute__((noinline)) FAST_HANDLER(slow) { tmpl(cpu, in, __VA_ARGS__, s); }         \
+    FAST_SLOW_HANDLER(slow, s, tmpl, __VA_ARGS__)                                           \
+    FAST_QUICK_ONLY(name, slow, q, tmpl, __VA_ARGS__)
+/* Only the slow handler. */
+#define FAST_SLOW_HANDLER(slow, s, tmpl, ...)                                               \
+    __attribute__((noinline)) FAST_HANDLER(slow)                                            \
+    {                                                                                       \
+        fast_begin(cpu, in);                                                                \
+        tmpl(cpu, in, __VA_ARGS__, s);                                                      \
+        return fast_end(cpu, in);                                                           \
+    }
+/* Only the quick handler, going on to an existing slow one. Outside the
+ * files of branches, quick templates read no cpu->next_rip (which it then
+ * leaves alone) and cannot end the block. */
+#define FAST_QUICK_ONLY(name, slow, q, tmpl, ...)                                           \
     FAST_HANDLER(name)                                                                      \
     {                                                                                       \
+        if (FAST_MAY_END)                                                                   \
+            fast_begin(cpu, in);                                                            \
         if (!tmpl(cpu, in, __VA_ARGS__, q))                                                 \
-            slow(cpu, in);                                                                  \
+            return slow(cpu, in);                                                           \
+        if (FAST_MAY_END)                                                                   \
+            return fast_end(cpu, in);                                                       \
+        cpu->s.rip = cpu->s.rip + in->len;                                                  \
+        if (!FAST_IS_Q64(q))   /* (64-bit code only has the quick memory forms) */          \
+            cpu->s.rip &= cpu->ip_mask;                                                     \
+        return in + 1;                                                                      \
     }
 /* Handlers stem<size>_r (register form), stem<size>_q (memory, 64-bit
- * addresses) and their slow forms stem<size>_rs and stem<size>_m (memory,
- * any address size), calling tmpl(cpu, in, args..., size, mem). */
+ * addresses), stem<size>_b (the same, base + displacement) and their slow
+ * forms stem<size>_rs and stem<size>_m (memory, any address size), calling
+ * tmpl(cpu, in, args..., size, mem). */
 #define FAST_RM_PAIR(stem, size, tmpl, ...)                                                 \
     FAST_QUICK_HANDLERS(stem##size##_r, stem##size##_rs, FAST_RQ, FAST_R, tmpl, __VA_ARGS__, size) \
-    FAST_QUICK_HANDLERS(stem##size##_q, stem##size##_m, FAST_M64, FAST_M, tmpl, __VA_ARGS__, size)
+    FAST_QUICK_HANDLERS(stem##size##_q, stem##size##_m, FAST_M64, FAST_M, tmpl, __VA_ARGS__, size) \
+    FAST_QUICK_ONLY(stem##size##_b, stem##size##_m, FAST_M64B, tmpl, __VA_ARGS__, size)
 /* The same at operand sizes 4 and 8. */
 #define FAST_RM_PAIRS48(stem, tmpl, ...)                                                    \
     FAST_RM_PAIR(stem, 4, tmpl, __VA_ARGS__) FAST_RM_PAIR(stem, 8, tmpl, __VA_ARGS__)
 /* Their struct op_fast rows for opcode opc, ModRM.reg reg (-1 any). */
 #define FAST_RM_ROWS(opc, reg, stem, size)                                                  \
     {(opc), (reg), (size), FAST_REG, 0, stem##size##_r},                                    \
+    {(opc), (reg), (size), FAST_MEMB, 8, stem##size##_b},                                   \
     {(opc), (reg), (size), FAST_MEM, 8, stem##size##_q},                                    \
     {(opc), (reg), (size), FAST_MEM, 0, stem##size##_m}
 #define FAST_RM_ROWS48(opc, reg, stem)                                                      \
@@ -72,34 +153,40 @@
 /* insn_ea() of a memory form; without the address-size mask for FAST_M64. */
 FAST_INLINE uint64_t fast_ea(const struct cpu *cpu, const struct insn *in, unsigned mem)
 {
+    if (mem == FAST_M64B)
+        return (uint64_t)(int64_t)in->disp + cpu->s.regs[in->base];
     if (mem != FAST_M64)
         return insn_ea(cpu, in);
     uint64_t a = (uint64_t)(int64_t)in->disp;
     if (in->riprel)
-        return a + cpu->next_rip;
+        return a + cpu->s.rip + in->len;   /* 64-bit: next_rip unmasked */
     if (in->base != REG_NONE)
         a += cpu->s.regs[in->base];
     if (in->index != REG_NONE)
         a += cpu->s.regs[in->index] << in->scale;
     return a;
 }
-/* The host address of a TLB hit for the memory operand (FAST_M64), or NULL:
- * what seg_lin() and lin_read()/lin_write() do when they take no slow path. */
-FAST_INLINE uint8_t *fast_host(struct cpu *cpu, const struct insn *in, unsigned size, bool rd, bool wr)
+/* The host address of a 64-bit mode linear address (segment base applied)
+ * on a TLB hit: what lin_read()/lin_write() do when they take no slow path.
+ * (A non-canonical address never matches a tag: the slow path faults.) */
+FAST_INLINE bool fast_lin_host(struct cpu *cpu, uint64_t lin, unsigned size, bool rd, bool wr, uint8_t **p)
 {
-    if (unlikely(!cpu_is64(cpu)))
-        return NULL;
-    uint64_t lin = fast_ea(cpu, in, FAST_M64);
-    if (in->seg >= S_FS)
-        lin += cpu->s.seg[in->seg].base;
-    /* canonical: bits 63..47 all equal */
-    if (unlikely((uint64_t)(((int64_t)lin >> 47) + 1) > 1))
-        return NULL;
     const struct tlb_entry *e = tlb_entry(cpu, lin, ACC_R);
     if ((rd && e->tag_r != (lin & PAGE_MASK)) || (wr && e->tag_w != (lin & PAGE_MASK)) ||
-        (lin & (PAGE_SIZE - 1)) > PAGE_SIZE - size)
-        return NULL;
-    return (uint8_t *)(uintptr_t)(lin + e->addend);
+        (size > 1 && (lin & (PAGE_SIZE - 1)) > PAGE_SIZE - size))
+        return false;
+    *p = (uint8_t *)(uintptr_t)(lin + e->addend);
+    return true;
+}
+/* The same for the memory operand of a quick memory form, which only
+ * 64-bit code has (its blocks run in the mode they were decoded in). */
+FAST_INLINE bool fast_host(struct cpu *cpu, const struct insn *in, unsigned mem, unsigned size, bool rd, bool wr,
+                           uint8_t **p)
+{
+    uint64_t lin = fast_ea(cpu, in, mem);
+    if (mem != FAST_M64B && in->seg >= S_FS)
+        lin += cpu->s.seg[in->seg].base;
+    return fast_lin_host(cpu, lin, size, rd, wr, p);
 }
 FAST_INLINE uint64_t fast_load(const uint8_t *p, unsigned size)
 {
@@ -124,9 +211,9 @@ FAST_INLINE void fast_store(uint8_t *p, unsigned size, uint64_t v)
  * that is not a TLB hit. */
 FAST_INLINE bool fast_rm_get(struct cpu *cpu, const struct insn *in, unsigned size, unsigned mem, uint64_t *v)
 {
-    if (mem == FAST_M64) {
-        const uint8_t *p = fast_host(cpu, in, size, true, false);
-        if (!p)
+    if (FAST_IS_Q64(mem)) {
+        uint8_t *p;
+        if (!fast_host(cpu, in, mem, size, true, false, &p))
             return false;
         *v = fast_load(p, size);
     } else if (FAST_IS_MEM(mem)) {
@@ -138,9 +225,9 @@ FAST_INLINE bool fast_rm_get(struct cpu *cpu, const struct insn *in, unsigned si
 }
 FAST_INLINE bool fast_rm_put(struct cpu *cpu, const struct insn *in, unsigned size, unsigned mem, uint64_t v)
 {
-    if (mem == FAST_M64) {
-        uint8_t *p = fast_host(cpu, in, size, false, true);
-        if (!p)
+    if (FAST_IS_Q64(mem)) {
+        uint8_t *p;
+        if (!fast_host(cpu, in, mem, size, false, true, &p))
             return false;
         fast_store(p, size, v);
     } else if (FAST_IS_MEM(mem)) {
@@ -154,14 +241,13 @@ FAST_INLINE bool fast_rm_put(struct cpu *cpu, const struct insn *in, unsigned si
  * segment is readable) for the read and the write. */
 struct fast_rmw {
     uint64_t lin;
-    uint8_t *host;   /* FAST_M64 */
+    uint8_t *host;   /* quick forms */
 };
 FAST_INLINE bool fast_rmw_get(struct cpu *cpu, const struct insn *in, unsigned size, unsigned mem,
                               struct fast_rmw *r, uint64_t *v)
 {
-    if (mem == FAST_M64) {
-        r->host = fast_host(cpu, in, size, true, true);
-        if (!r->host)
+    if (FAST_IS_Q64(mem)) {
+        if (!fast_host(cpu, in, mem, size, true, true, &r->host))
             return false;
         *v = fast_load(r->host, size);
         return true;
@@ -172,7 +258,7 @@ FAST_INLINE bool fast_rmw_get(struct cpu *cpu, const struct insn *in, unsigned s
 }
 FAST_INLINE void fast_rmw_put(struct cpu *cpu, const struct fast_rmw *r, unsigned size, unsigned mem, uint64_t v)
 {
-    if (mem == FAST_M64)
+    if (FAST_IS_Q64(mem))
         fast_store(r->host, size, v);
     else
         lin_write(cpu, r->lin, size, v, ACC_W);
@@ -188,6 +274,9 @@ FAST_INLINE bool fast_cf(struct cpu *cpu, unsigned mem, bool *cf)
     case LF_SUB: *cf = lf->dst < lf->src; return true;
     case LF_LOGIC: *cf = false; return true;
     case LF_INC: case LF_DEC: *cf = lf->src; return true;
+    /* counts are 1..31 (63): beyond the width CF is 0 (as lf_cf) */
+    case LF_SHL: *cf = lf->src <= lf->size * 8u && ((lf->dst >> (lf->size * 8u - lf->src)) & 1); return true;
+    case LF_SHR: *cf = lf->src <= lf->size * 8u && ((lf->dst >> (lf->src - 1)) & 1); return true;
     default:
         if (FAST_QUICK(mem))
             return false;
@@ -271,6 +360,14 @@ FAST_INLINE uint64_t fast_pop(struct cpu *cpu, unsigned size)
     uint64_t v = mem_read(cpu, S_SS, sp, size);
     areg_write(cpu, R_SP, as, sp + size);
     return v;
+}
+/* The host address of the stack slot at rSP + off (off 0 or -size) for a
+ * quick form: 64-bit mode (SS base 0; size 8 is only there) and a TLB hit. */
+FAST_INLINE bool fast_stack_host(struct cpu *cpu, int64_t off, unsigned size, bool wr, uint8_t **p)
+{
+    if (size != 8 && unlikely(!cpu_is64(cpu)))
+        return false;
+    return fast_lin_host(cpu, cpu->s.regs[R_SP] + (uint64_t)off, size, !wr, wr, p);
 }
 
 #endif

@@ -6,8 +6,16 @@
  * PUSH imm (sign-extended to the operand size) */
 FAST_INLINE bool push_do(struct cpu *cpu, const struct insn *in, bool imm, unsigned size, unsigned mem)
 {
-    (void)mem;
-    fast_push(cpu, size, imm ? in->imm : greg_read(cpu, in, in->reg, size));
+    uint64_t v = imm ? in->imm : greg_read(cpu, in, in->reg, size);
+    if (FAST_QUICK(mem)) {
+        uint8_t *p;
+        if (!fast_stack_host(cpu, -(int64_t)size, size, true, &p))
+            return false;
+        fast_store(p, size, v);
+        cpu->s.regs[R_SP] -= size;
+        return true;
+    }
+    fast_push(cpu, size, v);
     return true;
 }
 
@@ -15,8 +23,16 @@ FAST_INLINE bool push_do(struct cpu *cpu, const struct insn *in, bool imm, unsig
 FAST_INLINE bool pop_do(struct cpu *cpu, const struct insn *in, int unused, unsigned size, unsigned mem)
 {
     (void)unused;
-    (void)mem;
-    uint64_t v = fast_pop(cpu, size);
+    uint64_t v;
+    if (FAST_QUICK(mem)) {
+        uint8_t *p;
+        if (!fast_stack_host(cpu, 0, size, false, &p))
+            return false;
+        v = fast_load(p, size);
+        cpu->s.regs[R_SP] += size;
+    } else {
+        v = fast_pop(cpu, size);
+    }
     greg_write(cpu, in, in->reg, size, v);
     return true;
 }

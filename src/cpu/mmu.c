@@ -44,10 +44,20 @@ static uint64_t pt_read(struct cpu *cpu, uint64_t pa, bool wide)
     return physmem_read(cpu->mem, a20(cpu, pa), wide ? 8 : 4);
 }
 
+/* A/D updates are locked operations (SDM Vol. 3A 4.8): an atomic OR on
+ * RAM, so that another vCPU's update of the same entry is never lost. */
 static void pt_set_bits(struct cpu *cpu, uint64_t pa, uint64_t old, uint64_t bits, bool wide)
 {
-    if ((old & bits) != bits)
-        physmem_write(cpu->mem, a20(cpu, pa), old | bits, wide ? 8 : 4);
+    if ((old & bits) == bits)
+        return;
+    pa = a20(cpu, pa);
+    uint8_t *p = physmem_ram_ptr(cpu->mem, pa, wide ? 8 : 4);
+    if (p && wide && !(pa & 7))
+        __atomic_fetch_or((uint64_t *)(void *)p, bits, __ATOMIC_SEQ_CST);
+    else if (p && !wide && !(pa & 3))
+        __atomic_fetch_or((uint32_t *)(void *)p, (uint32_t)bits, __ATOMIC_SEQ_CST);
+    else
+        physmem_write(cpu->mem, pa, old | bits, wide ? 8 : 4);
 }
 
 /* Walks the paging structures for `lin` without changing them. Returns 0
@@ -237,17 +247,22 @@ uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
         if (w.write && w.dirty && !watched)
             e->tag_w = lpage;
     }
+    if (e->tag_w == lpage) {
+        /* Another vCPU may have marked the page as code since physmem_page
+         * looked: published entry, then the check (smp.c). */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        size_t idx = (size_t)(pp.write - cpu->mem->ram) >> PAGE_SHIFT;
+        if (__atomic_load_n(&cpu->mem->code_map[idx], __ATOMIC_RELAXED))
+            __atomic_store_n(&e->tag_w, TLB_INVALID, __ATOMIC_RELAXED);
+    }
     return phys;
 }
 
+/* The write lands first, then the vCPUs holding code there hear of it. */
 static void phys_write(struct cpu *cpu, uint64_t phys, unsigned size, uint64_t val)
 {
-    phys_page pp = physmem_page(cpu->mem, phys);
-    if (pp.ram_index != UINT32_MAX && cpu->mem->code_map[pp.ram_index]) {
-        cpu->mem->code_map[pp.ram_index] = 0;
-        blocks_invalidate_page(cpu, phys & PAGE_MASK);
-    }
     physmem_write(cpu->mem, phys, val, size);
+    smp_phys_written(cpu, phys);
 }
 
 /* #AC for a misaligned CPL 3 data access under CR0.AM + EFLAGS.AC. */
@@ -339,13 +354,49 @@ void tlb_flush_page(struct cpu *cpu, uint64_t lin)
     }
 }
 
-/* A page just became a code page: no TLB entry may keep writing it directly. */
+/* A page just became a code page: no TLB entry may keep writing it
+ * directly. Other vCPUs' threads call this too (smp.c): atomic accesses,
+ * and the entry's owner at worst loses a write entry it must refill. */
 void tlb_drop_writes_to(struct cpu *cpu, uint64_t phys_page)
 {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     for (int u = 0; u < 3; u++)
-        for (unsigned i = 0; i < TLB_SIZE; i++)
-            if (cpu->tlb->e[u][i].phys == phys_page)
-                cpu->tlb->e[u][i].tag_w = TLB_INVALID;
+        for (unsigned i = 0; i < TLB_SIZE; i++) {
+            struct tlb_entry *e = &cpu->tlb->e[u][i];
+            if (__atomic_load_n(&e->phys, __ATOMIC_RELAXED) == phys_page)
+                __atomic_store_n(&e->tag_w, TLB_INVALID, __ATOMIC_RELAXED);
+        }
+}
+
+void lin_locked_target(struct cpu *cpu, uint64_t lin, unsigned size, struct locked_target *t)
+{
+    uint64_t off = lin & (PAGE_SIZE - 1);
+    struct tlb_entry *e = tlb_entry(cpu, lin, ACC_W);
+    t->slow = false;
+    t->first = size;
+    t->phys[1] = 0;
+    if (likely(e->tag_w == (lin & PAGE_MASK) && off <= PAGE_SIZE - size)) {
+        t->host = (uint8_t *)(uintptr_t)(lin + e->addend);
+        t->phys[0] = e->phys | off;
+        return;
+    }
+    check_alignment(cpu, lin, size, ACC_W);
+    if (cpu->mem_generation != cpu->mem->generation)
+        tlb_flush(cpu, false);
+    t->slow = true;
+    if (off + size > PAGE_SIZE) {
+        /* Both pages writable before anything changes. */
+        t->first = (unsigned)(PAGE_SIZE - off);
+        t->phys[0] = mmu_translate(cpu, lin, ACC_W);
+        t->phys[1] = mmu_translate(cpu, lin + t->first, ACC_W);
+        t->host = NULL;
+    } else {
+        t->phys[0] = t->phys[1] = mmu_translate(cpu, lin, ACC_W);
+        /* A code page or a watched one: RAM all the same. */
+        t->host = physmem_ram_ptr(cpu->mem, t->phys[0], size);
+    }
+    if (unlikely(cpu->dr_data))
+        dr_check_data(cpu, lin, size, true);
 }
 
 bool cpu_debug_translate(struct cpu *cpu, uint64_t lin, uint64_t *phys)

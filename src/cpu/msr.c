@@ -94,6 +94,20 @@ uint64_t cpu_tsc(struct cpu *cpu)
     return tsc_raw(cpu) + cpu->s.tsc_offset;
 }
 
+uint64_t cpu_tsc_to_ns(struct cpu *cpu, uint64_t tsc)
+{
+    uint64_t now = cpu->bus.clock_ns ? cpu->bus.clock_ns(cpu->bus.opaque) : 0;
+    uint64_t cur = cpu_tsc(cpu);
+    if (tsc <= cur)
+        return now;
+    uint64_t d = tsc - cur;
+    uint64_t ns = (d / CPU_TSC_HZ) * 1000000000ull + (d % CPU_TSC_HZ) * 1000000000ull / CPU_TSC_HZ;
+    /* Round up: the interrupt comes when the TSC has reached the value. */
+    if ((d % CPU_TSC_HZ) * 1000000000ull % CPU_TSC_HZ)
+        ns++;
+    return ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+}
+
 bool msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val)
 {
     struct cpu_state *s = &cpu->s;
@@ -128,7 +142,9 @@ bool msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val)
     case MSR_GS_BASE: *val = s->seg[S_GS].base; return true;
     case MSR_KERNEL_GS_BASE: *val = s->kernel_gs_base; return true;
     case MSR_TSC_AUX: *val = s->tsc_aux; return true;
-    default: return false;
+    default:
+        /* The local APIC's MSRs (IA32_TSC_DEADLINE) live in the APIC. */
+        return cpu->bus.msr_read && cpu->bus.msr_read(cpu->bus.opaque, idx, val);
     }
 }
 
@@ -163,6 +179,8 @@ bool msr_write(struct cpu *cpu, uint32_t idx, uint64_t val)
         if (val & ~APIC_BASE_VALID)
             return false;
         s->apic_base = val;
+        if (cpu->bus.apic_base_changed)
+            cpu->bus.apic_base_changed(cpu->bus.opaque, val);
         return true;
     case MSR_BIOS_SIGN_ID:
         return true;   /* the update trigger: no microcode to load */
@@ -226,6 +244,6 @@ bool msr_write(struct cpu *cpu, uint32_t idx, uint64_t val)
         s->tsc_aux = val;
         return true;
     default:
-        return false;
+        return cpu->bus.msr_write && cpu->bus.msr_write(cpu->bus.opaque, idx, val);
     }
 }

@@ -108,7 +108,10 @@ void cr_write(struct cpu *cpu, unsigned n, uint64_t val)
         /* TPR: bits 3:0 (SDM Vol. 3A 10.8.6.1). */
         if (val & ~0xfull)
             cpu_gp0(cpu);
-        s->cr8 = val;
+        if (cpu->bus.set_cr8)
+            cpu->bus.set_cr8(cpu->bus.opaque, val);   /* the local APIC's TPR */
+        else
+            s->cr8 = val;
         break;
     default:
         cpu_ud(cpu);
@@ -150,7 +153,7 @@ static void op_mov_r_cr(struct cpu *cpu, const struct insn *in)
     case 8:
         if (!cpu_is64(cpu))
             cpu_ud(cpu);
-        v = cpu->s.cr8;
+        v = cpu->bus.get_cr8 ? cpu->bus.get_cr8(cpu->bus.opaque) : cpu->s.cr8;
         break;
     default: cpu_ud(cpu);
     }

@@ -2,7 +2,8 @@
  * master at 0x20, slave at 0xA0 on master IR2) plus the PIIX3 edge/level
  * control registers ELCR1/ELCR2 at 0x4D0/0x4D1.
  *
- * The master drives vCPU 0's INTR pin and answers its INTA cycle. Lines
+ * The master's INT output goes to vCPU 0 (through its local APIC's LINT0
+ * when there is one: vm_set_extint); it answers the INTA cycle. Lines
  * come in as GSI 0-15. References: Intel 8259A datasheet (order 231468),
  * Intel 82371SB PIIX3 datasheet section 2.3 (ELCR). */
 #include <stdbool.h>
@@ -110,7 +111,7 @@ static void pic_update(struct pic_pair *s)
     int level = pic_pending(m, true) >= 0;
     if (level != s->intr) {
         s->intr = level;
-        vm_set_cpu_intr(s->dev->vm, 0, level);
+        vm_set_extint(s->dev->vm, level);
     }
 }
 
@@ -379,7 +380,7 @@ static void pic_reset(device *dev)
     s->chip[0].icw3 = 1u << PIC_CASCADE_IRQ;
     s->chip[1].icw3 = PIC_CASCADE_IRQ;
     s->intr = 0;
-    vm_set_cpu_intr(dev->vm, 0, 0);
+    vm_set_extint(dev->vm, 0);
 }
 
 static int pic_create(device *dev)

@@ -1,10 +1,13 @@
 /* Direct kernel boot, 32-bit entry (boot.rst, "32-bit Boot Protocol"): the
  * memory layout, the zero page and the CPU state the kernel expects. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu/cpu.h"
+#include "firmware/acpi.h"
 #include "firmware/linux_boot.h"
+#include "runtime/util.h"
 #include "vmm/device.h"
 #include "vmm/vm.h"
 
@@ -23,6 +26,8 @@
 #define BDA_BASE_MEM_KB 0x413
 /* The ACPI tables go in the top of RAM below the PCI hole. */
 #define ACPI_REGION_SIZE 0x20000
+/* ACPI 6.4 5.2.5.1: the RSDP may sit in the first KiB of the EBDA. */
+#define RSDP_V2_SIZE 36
 
 /* boot_params ("zero page") offsets, boot.rst and zero-page.rst. */
 #define BP_SIZE 4096
@@ -209,7 +214,21 @@ void linux_boot_on_reset(void *opaque, struct vm *vm)
         put(bp + BP_RAMDISK_SIZE, lb->initrd_size, 4);
     }
     fill_e820(bp, vm, &l);
-    (void)BP_ACPI_RSDP;
+    /* The ACPI tables: found through boot_params (protocol 2.14+) and, for
+     * kernels that scan, through the EBDA copy of the RSDP. */
+    struct acpi_machine am;
+    acpi_machine_init(&am, vm_cpu_count(vm), pm->below_4g, pm->above_4g);
+    uint8_t *tables = xcalloc(1, ACPI_REGION_SIZE);
+    uint64_t rsdp = 0;
+    size_t n = acpi_build(&am, l.acpi_base, tables, ACPI_REGION_SIZE, &rsdp);
+    if (n) {
+        load(vm, l.acpi_base, tables, n);
+        load(vm, EBDA_ADDR, tables + (rsdp - l.acpi_base), RSDP_V2_SIZE);
+        put(bp + BP_ACPI_RSDP, rsdp, 8);
+    } else {
+        vm_log(vm, "linux boot: the ACPI tables do not fit in %u KiB", ACPI_REGION_SIZE >> 10);
+    }
+    free(tables);
     load(vm, BOOT_PARAMS_ADDR, bp, sizeof bp);
 
     /* vCPU 0 as the 32-bit entry wants it: flat segments, paging and

@@ -60,7 +60,77 @@ int vm_add_irq_sink(struct vm *vm, irq_sink_fn fn, void *opaque);
 /* The controller that drives a vCPU's INTR pin and answers its INTA cycle. */
 typedef int (*intr_ack_fn)(void *opaque);   /* returns vector or -1 */
 void vm_set_intr_controller(struct vm *vm, intr_ack_fn ack, void *opaque);
+/* The INTR pin of one vCPU (driven by its local APIC, or by the 8259 when
+ * the machine has none); a rising level wakes the vCPU from HLT. */
 void vm_set_cpu_intr(struct vm *vm, int cpu_index, int level);
+
+/* --- the 8259's output and the local APICs ------------------------------
+ * The 8259 (the controller set with vm_set_intr_controller) drives its INT
+ * output with vm_set_extint: it reaches vCPU 0's LINT0 through the per-CPU
+ * interrupt controller when there is one, else vCPU 0's INTR pin directly.
+ * An ExtINT delivery makes the vCPU's INTA cycle go to the 8259
+ * (vm_extint_ack). */
+void vm_set_extint(struct vm *vm, int level);
+int vm_extint_ack(struct vm *vm);                  /* vector or -1 */
+
+/* APIC message delivery modes (SDM Vol. 3A 10.6.1, 82093AA 3.2.4). */
+enum apic_delivery {
+    APIC_DM_FIXED = 0,
+    APIC_DM_LOWEST = 1,
+    APIC_DM_SMI = 2,
+    APIC_DM_NMI = 4,
+    APIC_DM_INIT = 5,
+    APIC_DM_STARTUP = 6,
+    APIC_DM_EXTINT = 7,
+};
+
+/* An interrupt message to the local APICs (from the I/O APIC, MSI, HPET). */
+struct apic_msg {
+    uint8_t vector;
+    uint8_t delivery;   /* enum apic_delivery */
+    bool logical;       /* destination mode: logical (LDR/DFR) or physical (APIC ID) */
+    bool level;         /* trigger mode: level (the APIC sets TMR, EOI is broadcast) */
+    uint8_t dest;       /* APIC ID or logical destination; 0xFF: broadcast */
+};
+
+/* The per-CPU interrupt controller (all local APICs of the machine, one
+ * provider). Every callback runs with the platform lock held; those that
+ * take a cpu argument run on that vCPU's own thread, except deliver and
+ * extint, which any thread may call. */
+typedef struct cpu_intc_ops {
+    int (*ack)(void *opaque, int cpu);                      /* INTA: vector or -1 */
+    void (*extint)(void *opaque, int level);                /* the 8259's INT output */
+    int (*deliver)(void *opaque, const struct apic_msg *m); /* returns APICs that accepted */
+    /* MSRs the CPU does not own (IA32_TSC_DEADLINE); false: #GP. */
+    bool (*msr_read)(void *opaque, int cpu, uint32_t idx, uint64_t *val);
+    bool (*msr_write)(void *opaque, int cpu, uint32_t idx, uint64_t val);
+    void (*apic_base)(void *opaque, int cpu, uint64_t val); /* IA32_APIC_BASE was written */
+    unsigned (*get_cr8)(void *opaque, int cpu);             /* CR8 = TPR[7:4] */
+    void (*set_cr8)(void *opaque, int cpu, unsigned cr8);
+} cpu_intc_ops;
+/* One per machine; also makes every vCPU report an APIC in CPUID. */
+int vm_set_cpu_intc(struct vm *vm, const cpu_intc_ops *ops, void *opaque);
+/* Sends a message on the APIC bus; returns how many APICs accepted it. */
+int vm_apic_send(struct vm *vm, const struct apic_msg *m);
+/* EOI of a level-triggered vector, broadcast by a local APIC to the I/O
+ * APICs (which clear Remote IRR). */
+typedef void (*apic_eoi_fn)(void *opaque, uint8_t vector);
+int vm_add_apic_eoi_listener(struct vm *vm, apic_eoi_fn fn, void *opaque);
+void vm_apic_eoi(struct vm *vm, uint8_t vector);
+
+/* A local APIC's signals to its vCPU. INIT resets the vCPU (keeping what
+ * SDM Vol. 3A 9.1 says INIT keeps); an AP then waits for a start-up IPI,
+ * the BSP restarts at the reset vector. SIPI starts a waiting AP in real
+ * mode at vector << 12; it is ignored by a vCPU that does not wait. */
+void vm_cpu_nmi(struct vm *vm, int cpu_index);
+void vm_cpu_init(struct vm *vm, int cpu_index);
+void vm_cpu_sipi(struct vm *vm, int cpu_index, uint8_t vector);
+/* The vCPU whose thread runs the current callback (an MMIO access to a
+ * per-CPU register page), or -1 on any other thread. */
+int vm_current_cpu(struct vm *vm);
+/* Virtual time (vm_clock_ns) at which vCPU cpu_index's TSC reaches tsc;
+ * now if it has already. On that vCPU's thread. */
+uint64_t vm_cpu_tsc_to_ns(struct vm *vm, int cpu_index, uint64_t tsc);
 
 /* --- PCI (bus 0) ------------------------------------------------------- */
 typedef struct pci_ops {

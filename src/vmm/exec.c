@@ -12,6 +12,76 @@
 #include "vmm/vm_int.h"
 #include "vmm/vm_time.h"
 
+/* The vCPU this thread runs: MMIO callbacks of per-CPU registers (the
+ * local APIC page) ask which vCPU made the access. */
+static _Thread_local struct vm_vcpu *cur_vcpu;
+
+void exec_set_current(struct vm_vcpu *v)
+{
+    cur_vcpu = v;
+}
+
+struct vm_vcpu *exec_current(void)
+{
+    return cur_vcpu;
+}
+
+int vm_current_cpu(struct vm *vm)
+{
+    struct vm_vcpu *v = cur_vcpu;
+    return v && v->vm == vm ? v->cpu.index : -1;
+}
+
+/* Makes v leave cpu_run or its sleep and look at its flags. Lock held. */
+static void kick(struct vm_vcpu *v)
+{
+    atomic_store(&v->cpu.exit_request, 1);
+    v->wake_seq++;
+    pthread_cond_broadcast(&v->vm->cond);
+}
+
+void vm_cpu_init(struct vm *vm, int cpu_index)
+{
+    if (cpu_index < 0 || cpu_index >= vm->ncpus)
+        return;
+    struct vm_vcpu *v = &vm->vcpu[cpu_index];
+    pthread_mutex_lock(&vm->lock);
+    v->init_pending = true;
+    v->sipi_vector = -1; /* only a SIPI after this INIT starts it */
+    kick(v);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_cpu_sipi(struct vm *vm, int cpu_index, uint8_t vector)
+{
+    if (cpu_index < 0 || cpu_index >= vm->ncpus)
+        return;
+    struct vm_vcpu *v = &vm->vcpu[cpu_index];
+    pthread_mutex_lock(&vm->lock);
+    /* SDM Vol. 3A 8.4.4.1: a SIPI reaches only a processor that waits for
+     * one; an INIT not yet acted on will make this one wait. */
+    if ((v->wait_sipi || v->init_pending) && v->sipi_vector < 0) {
+        v->sipi_vector = vector;
+        kick(v);
+    }
+    pthread_mutex_unlock(&vm->lock);
+}
+
+/* A SIPI with vector V starts the AP in real mode at V000:0000 with CS
+ * selector V << 8 (SDM Vol. 3A 8.4.4.1, 10.6.1 "Start-Up"). */
+static void start_at_sipi(struct vm_vcpu *v)
+{
+    struct cpu *c = &v->cpu;
+    unsigned vec = (unsigned)v->sipi_vector & 0xffu;
+    c->s.seg[S_CS].sel = (uint16_t)(vec << 8);
+    c->s.seg[S_CS].base = (uint64_t)vec << 12;
+    c->s.rip = 0;
+    c->s.halted = false;
+    v->sipi_vector = -1;
+    v->wait_sipi = false;
+    cpu_flush_all(c);
+}
+
 /* Lock held once. Returns false when the thread must end (VM OFF). */
 static bool service(struct vm_vcpu *v)
 {
@@ -37,8 +107,24 @@ static bool service(struct vm_vcpu *v)
             v->parked = false;
             continue;
         }
-        if (v->cpu.index == 0)
-            vm_time_run_timers(vm);
+        if (v->init_pending) {
+            v->init_pending = false;
+            vm_vcpu_do_init(v);
+            continue;
+        }
+        if (v->wait_sipi) {
+            if (v->sipi_vector >= 0) {
+                start_at_sipi(v);
+                continue;
+            }
+            /* Wait-for-SIPI: asleep until INIT, SIPI or a request. */
+            v->sleeping = true;
+            pthread_cond_wait(&vm->cond, &vm->lock);
+            v->sleeping = false;
+            continue;
+        }
+        /* Any vCPU that passes by runs what is due (the clock is shared). */
+        vm_time_run_timers(vm);
         return true;
     }
 }
@@ -48,8 +134,10 @@ static struct timespec host_ts(uint64_t ns)
     return (struct timespec){.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
 }
 
-/* HLT: sleep until an event since `seq` (INTR rising, NMI, kick), a
- * request, or (vCPU 0) the next timer deadline. Lock held once. */
+/* HLT: sleep until an event since `seq` (INTR rising, NMI, INIT, SIPI,
+ * kick), a request, or (vCPU 0) the next timer deadline. The other vCPUs
+ * need no deadline: vCPU 0, or the host timer that kicks it, runs every
+ * due timer, and a timer that interrupts a vCPU wakes it. Lock held once. */
 static void halt_wait(struct vm_vcpu *v, uint64_t seq)
 {
     struct vm *vm = v->vm;
@@ -81,6 +169,7 @@ static void *vcpu_thread(void *arg)
     struct vm_vcpu *v = arg;
     struct vm *vm = v->vm;
     struct cpu *c = &v->cpu;
+    exec_set_current(v);
     pthread_mutex_lock(&vm->lock);
     for (;;) {
         if (!service(v))
@@ -123,9 +212,7 @@ int exec_start(struct vm *vm)
 {
     for (int i = 0; i < vm->ncpus; i++) {
         struct vm_vcpu *v = &vm->vcpu[i];
-        /* Only the bootstrap processor runs until the APs get INIT/SIPI. */
-        if (i > 0)
-            break;
+        /* Every vCPU gets its thread; the APs wait there for INIT/SIPI. */
         int e = pthread_create(&v->thread, NULL, vcpu_thread, v);
         if (e) {
             log_error("vCPU %d thread: %s", i, strerror(e));

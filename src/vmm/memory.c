@@ -281,11 +281,24 @@ phys_page physmem_page(physmem *pm, uint64_t gpa)
     /* Only a page that is one kind from start to end gets pointers. */
     if (rd.len >= PAGE_SIZE && (rd.kind == K_RAM || rd.kind == K_ROM))
         pg.read = rd.host;
-    if (wr.len >= PAGE_SIZE && wr.kind == K_RAM && !pm->code_map[wr.ram_off >> PAGE_SHIFT])
+    if (wr.len >= PAGE_SIZE && wr.kind == K_RAM &&
+        !__atomic_load_n(&pm->code_map[wr.ram_off >> PAGE_SHIFT], __ATOMIC_ACQUIRE))
         pg.write = wr.host;
     if (pg.read && rd.kind == K_RAM)
         pg.ram_index = (uint32_t)(rd.ram_off >> PAGE_SHIFT);
     return pg;
+}
+
+/* After a write of n bytes of RAM at gpa (RAM offset ram_off): pages that
+ * a vCPU holds code from are reported (the store, then the check). */
+static void notify_code_pages(physmem *pm, uint64_t gpa, uint64_t ram_off, size_t n)
+{
+    if (!pm->code_written || n == 0)
+        return;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    for (uint64_t pg = ram_off >> PAGE_SHIFT; pg <= (ram_off + n - 1) >> PAGE_SHIFT; pg++)
+        if (__atomic_load_n(&pm->code_map[pg], __ATOMIC_RELAXED))
+            pm->code_written(pm, gpa + ((pg << PAGE_SHIFT) - ram_off));
 }
 
 bool physmem_rw(physmem *pm, uint64_t gpa, void *buf, size_t len, bool write)
@@ -297,10 +310,12 @@ bool physmem_rw(physmem *pm, uint64_t gpa, void *buf, size_t len, bool write)
         size_t n = (size_t)min_u64(sp.len, len);
         switch (sp.kind) {
         case K_RAM:
-            if (write)
+            if (write) {
                 memcpy(sp.host, p, n);
-            else
+                notify_code_pages(pm, gpa, sp.ram_off, n);
+            } else {
                 memcpy(p, sp.host, n);
+            }
             break;
         case K_ROM:
             memcpy(p, sp.host, n); /* decode() gives ROM for reads only */

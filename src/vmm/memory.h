@@ -46,6 +46,8 @@ typedef struct phys_page {
 } phys_page;
 
 #define PHYSMEM_MAX_MMIO 64
+/* code_map has one bit per vCPU. */
+#define PHYSMEM_MAX_VCPUS 8
 
 typedef struct physmem {
     uint8_t *ram;            /* host mapping of all guest RAM */
@@ -58,8 +60,17 @@ typedef struct physmem {
     bool pam_read_ram[16], pam_write_ram[16];
     struct mmio_region mmio[PHYSMEM_MAX_MMIO];
     int n_mmio;
-    /* Per RAM page: bit n set = vCPU n holds decoded code from the page. */
+    /* Per RAM page: bit n set = vCPU n holds decoded code from the page.
+     * Shared by the vCPU threads: read and change it only with __atomic
+     * builtins (the CPU keeps the protocol, src/cpu/smp.c). */
     uint8_t *code_map;
+    /* The vCPUs (struct cpu *) running on this memory, by index: the CPU
+     * registers them so that one vCPU can reach the others' TLBs and
+     * request queues. */
+    void *vcpus[PHYSMEM_MAX_VCPUS];
+    /* Set by the CPU: physmem_rw calls it after writing a page whose
+     * code_map is non-zero (DMA over code), with the page's address. */
+    void (*code_written)(struct physmem *pm, uint64_t gpa);
     /* Bumped on every map change (PAM, MMIO add); CPUs flush on mismatch. */
     volatile uint32_t generation;
 } physmem;

@@ -63,10 +63,25 @@ static void cfg_rtc(struct config *cfg, const struct vm_params *p)
     config_set_u64(cfg, "cpus", (uint64_t)(p->ncpus < 1 ? 1 : p->ncpus));
 }
 
+/* One local APIC per vCPU, timer on the core crystal (CPUID leaf 0x15). */
+static void cfg_lapic(struct config *cfg, const struct vm_params *p)
+{
+    config_set_u64(cfg, "cpus", (uint64_t)(p->ncpus < 1 ? 1 : p->ncpus));
+    config_set_u64(cfg, "bus_hz", CPU_CRYSTAL_HZ);
+}
+
+/* The I/O APIC's ID follows the local APICs' (0..ncpus-1), as in the MADT. */
+static void cfg_ioapic(struct config *cfg, const struct vm_params *p)
+{
+    config_set_u64(cfg, "id", (uint64_t)(p->ncpus < 1 ? 1 : p->ncpus));
+}
+
 static const struct pc_device pc_devices[] = {
     {"i440fx", NULL, NULL},
     {"piix3", NULL, NULL},
     {"pic", NULL, NULL},
+    {"lapic", NULL, cfg_lapic},
+    {"ioapic", NULL, cfg_ioapic},
     {"pit", NULL, NULL},
     {"rtc", NULL, cfg_rtc},
     {"uart", NULL, cfg_uart},
@@ -74,6 +89,8 @@ static const struct pc_device pc_devices[] = {
     {"i8042", NULL, NULL},
     {"coproc", NULL, NULL},
     {"fw_cfg", NULL, cfg_fw_cfg},
+    {"piix4_pm", NULL, NULL},
+    {"hpet", NULL, NULL},
     {"debugcon", want_debugcon, cfg_debugcon},
     {"debugexit", want_debugexit, cfg_debugexit},
 };

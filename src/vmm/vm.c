@@ -25,6 +25,9 @@
 #include "vmm/vm_io.h"
 #include "vmm/vm_time.h"
 
+/* IA32_APIC_BASE.BSP (SDM Vol. 3A 10.4.4). */
+#define APIC_BASE_BSP_FLAG (1ull << 8)
+
 /* Signals that end the VM cleanly (status 128 + signal) while it runs. */
 static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
@@ -94,14 +97,16 @@ struct vm *vm_create(const struct vm_params *p)
     if (p->debugcon && add_chardev(vm, "debugcon", p->debugcon, "--debugcon") < 0)
         goto fail;
 
-    struct cpu_bus bus = vm_cpu_bus(vm);
     for (int i = 0; i < vm->ncpus; i++) {
         struct vm_vcpu *v = &vm->vcpu[i];
+        struct cpu_bus bus = vm_cpu_bus(vm, i);
+        v->sipi_vector = -1;
         if (cpu_init(&v->cpu, i, &vm->mem, &bus) < 0) {
             log_error("vCPU %d: cannot initialise", i);
             goto fail;
         }
         v->vm = vm; /* also marks the vCPU as initialised for vm_destroy */
+        v->cpu.ncpus = vm->ncpus; /* after cpu_init, which clears the struct */
         v->cpu.trace = p->trace;
     }
     if (pc_create_devices(vm, p) < 0)
@@ -353,9 +358,49 @@ void vm_machine_reset(struct vm *vm)
         struct cpu *c = &vm->vcpu[i].cpu;
         cpu_reset(c);
         c->s.a20_mask_bit = vm->a20 ? 0 : 1;
+        /* The APs wait for INIT/SIPI (SDM Vol. 3A 8.4.1); vCPU 0 is the BSP. */
+        struct vm_vcpu *v = &vm->vcpu[i];
+        v->wait_sipi = i != 0;
+        v->init_pending = false;
+        v->sipi_vector = -1;
+        atomic_store(&c->nmi_pending, 0);
     }
     if (vm->boot_fn)
         vm->boot_fn(vm->boot_opaque, vm);
+}
+
+/* INIT (SDM Vol. 3A 9.1): like RESET, but caches, MSRs, MTRRs and the
+ * x87/SSE state stay as they were; the APIC keeps its base (10.4.7.3). The
+ * BSP then runs from the reset vector, an AP waits for a SIPI. */
+void vm_vcpu_do_init(struct vm_vcpu *v)
+{
+    struct cpu *c = &v->cpu;
+    struct cpu_state *s = &c->s;
+    struct cpu_state keep = *s;
+    cpu_reset(c);
+    s->fpu = keep.fpu;
+    s->apic_base = keep.apic_base;
+    s->pat = keep.pat;
+    s->mtrr_def_type = keep.mtrr_def_type;
+    memcpy(s->mtrr_fixed, keep.mtrr_fixed, sizeof s->mtrr_fixed);
+    memcpy(s->mtrr_var, keep.mtrr_var, sizeof s->mtrr_var);
+    s->misc_enable = keep.misc_enable;
+    s->tsc_offset = keep.tsc_offset;
+    s->tsc_aux = keep.tsc_aux;
+    s->sysenter_cs = keep.sysenter_cs;
+    s->sysenter_esp = keep.sysenter_esp;
+    s->sysenter_eip = keep.sysenter_eip;
+    s->star = keep.star;
+    s->lstar = keep.lstar;
+    s->cstar = keep.cstar;
+    s->sfmask = keep.sfmask;
+    s->kernel_gs_base = keep.kernel_gs_base;
+    s->a20_mask_bit = v->vm->a20 ? 0 : 1;
+    atomic_store(&c->nmi_pending, 0);
+    bool bsp = s->apic_base & APIC_BASE_BSP_FLAG;
+    v->wait_sipi = !bsp;
+    if (bsp)
+        v->sipi_vector = -1;
 }
 
 /* --- device.h: machine control ------------------------------------------ */

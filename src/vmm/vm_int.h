@@ -27,6 +27,12 @@ struct vm_vcpu {
     bool parked;       /* stopped at the park point (pause, reset) */
     bool sleeping;     /* halted, waiting on vm->cond */
     uint64_t wake_seq; /* bumped on every event that ends a halt */
+    /* Start-up (SDM Vol. 3A 8.4): an AP waits for a SIPI after reset and
+     * INIT; INIT and SIPI arrive from other threads and are acted on by
+     * this vCPU's own thread between slices (exec.c). */
+    bool wait_sipi;
+    bool init_pending;
+    int sipi_vector;   /* a SIPI arrived for a waiting vCPU: its vector, else -1 */
 };
 
 struct vm_mmio {
@@ -60,8 +66,16 @@ struct vm {
         void *opaque;
     } sinks[VM_MAX_IRQ_SINKS];
     int n_sinks;
-    intr_ack_fn intr_ack;
+    intr_ack_fn intr_ack;      /* the 8259 */
     void *intr_opaque;
+    int extint_level;          /* the 8259's INT output */
+    const cpu_intc_ops *intc;  /* the local APICs, or NULL */
+    void *intc_opaque;
+    struct {
+        apic_eoi_fn fn;
+        void *opaque;
+    } eoi_listeners[VM_MAX_IRQ_SINKS];
+    int n_eoi_listeners;
     bool a20;
 
     struct vm_vcpu vcpu[CAIXA_MAX_CPUS];
@@ -105,5 +119,12 @@ int vm_add_device(struct vm *vm, const char *name, struct config *cfg);
 /* exec.c */
 int exec_start(struct vm *vm);
 void exec_join(struct vm *vm);
+/* The vCPU the calling thread runs (vm_current_cpu), NULL for none; the
+ * vCPU threads set it, tests may too. */
+void exec_set_current(struct vm_vcpu *v);
+struct vm_vcpu *exec_current(void);
+/* vm.c: the vCPU's state after INIT (SDM Vol. 3A 9.1), on its own thread
+ * or while it is stopped; lock held. */
+void vm_vcpu_do_init(struct vm_vcpu *v);
 
 #endif

@@ -13,7 +13,7 @@
 
 static uint32_t bus_io_in(void *opaque, uint16_t port, unsigned size)
 {
-    struct vm *vm = opaque;
+    struct vm *vm = ((struct vm_vcpu *)opaque)->vm;
     pthread_mutex_lock(&vm->lock);
     uint32_t v = pio_in(vm->pio, port, size);
     pthread_mutex_unlock(&vm->lock);
@@ -22,24 +22,31 @@ static uint32_t bus_io_in(void *opaque, uint16_t port, unsigned size)
 
 static void bus_io_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
 {
-    struct vm *vm = opaque;
+    struct vm *vm = ((struct vm_vcpu *)opaque)->vm;
     pthread_mutex_lock(&vm->lock);
     pio_out(vm->pio, port, size, val);
     pthread_mutex_unlock(&vm->lock);
 }
 
+/* INTA: the vCPU's local APIC answers (it forwards an ExtINT to the 8259);
+ * without APICs the 8259 answers vCPU 0. */
 static int bus_intr_ack(void *opaque)
 {
-    struct vm *vm = opaque;
+    struct vm_vcpu *v = opaque;
+    struct vm *vm = v->vm;
     pthread_mutex_lock(&vm->lock);
-    int vec = vm->intr_ack ? vm->intr_ack(vm->intr_opaque) : -1;
+    int vec;
+    if (vm->intc)
+        vec = vm->intc->ack(vm->intc_opaque, v->cpu.index);
+    else
+        vec = vm->intr_ack ? vm->intr_ack(vm->intr_opaque) : -1;
     pthread_mutex_unlock(&vm->lock);
     return vec;
 }
 
 static uint64_t bus_clock_ns(void *opaque)
 {
-    struct vm *vm = opaque;
+    struct vm *vm = ((struct vm_vcpu *)opaque)->vm;
     return vclock_now(vm->clock);
 }
 
@@ -47,22 +54,88 @@ static uint64_t bus_clock_ns(void *opaque)
  * 0xF0 releases it). */
 static void bus_ferr(void *opaque)
 {
-    struct vm *vm = opaque;
+    struct vm *vm = ((struct vm_vcpu *)opaque)->vm;
     pthread_mutex_lock(&vm->lock);
     vm_set_irq(vm, 13, 1);
     pthread_mutex_unlock(&vm->lock);
 }
 
-struct cpu_bus vm_cpu_bus(struct vm *vm)
+static bool bus_msr_read(void *opaque, uint32_t idx, uint64_t *val)
+{
+    struct vm_vcpu *v = opaque;
+    struct vm *vm = v->vm;
+    pthread_mutex_lock(&vm->lock);
+    bool ok = vm->intc && vm->intc->msr_read && vm->intc->msr_read(vm->intc_opaque, v->cpu.index, idx, val);
+    pthread_mutex_unlock(&vm->lock);
+    return ok;
+}
+
+static bool bus_msr_write(void *opaque, uint32_t idx, uint64_t val)
+{
+    struct vm_vcpu *v = opaque;
+    struct vm *vm = v->vm;
+    pthread_mutex_lock(&vm->lock);
+    bool ok = vm->intc && vm->intc->msr_write && vm->intc->msr_write(vm->intc_opaque, v->cpu.index, idx, val);
+    pthread_mutex_unlock(&vm->lock);
+    return ok;
+}
+
+static void bus_apic_base_changed(void *opaque, uint64_t val)
+{
+    struct vm_vcpu *v = opaque;
+    struct vm *vm = v->vm;
+    pthread_mutex_lock(&vm->lock);
+    if (vm->intc && vm->intc->apic_base)
+        vm->intc->apic_base(vm->intc_opaque, v->cpu.index, val);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+/* CR8: the APIC's TPR when there is an APIC, else the CPU's own register. */
+static uint64_t bus_get_cr8(void *opaque)
+{
+    struct vm_vcpu *v = opaque;
+    struct vm *vm = v->vm;
+    pthread_mutex_lock(&vm->lock);
+    uint64_t val = vm->intc && vm->intc->get_cr8 ? vm->intc->get_cr8(vm->intc_opaque, v->cpu.index)
+                                                 : v->cpu.s.cr8;
+    pthread_mutex_unlock(&vm->lock);
+    return val;
+}
+
+static void bus_set_cr8(void *opaque, uint64_t val)
+{
+    struct vm_vcpu *v = opaque;
+    struct vm *vm = v->vm;
+    pthread_mutex_lock(&vm->lock);
+    if (vm->intc && vm->intc->set_cr8)
+        vm->intc->set_cr8(vm->intc_opaque, v->cpu.index, (unsigned)val);
+    else
+        v->cpu.s.cr8 = val;
+    pthread_mutex_unlock(&vm->lock);
+}
+
+struct cpu_bus vm_cpu_bus(struct vm *vm, int index)
 {
     return (struct cpu_bus){
-        .opaque = vm,
+        .opaque = &vm->vcpu[index],
         .io_in = bus_io_in,
         .io_out = bus_io_out,
         .intr_ack = bus_intr_ack,
         .clock_ns = bus_clock_ns,
         .ferr = bus_ferr,
+        .msr_read = bus_msr_read,
+        .msr_write = bus_msr_write,
+        .apic_base_changed = bus_apic_base_changed,
+        .get_cr8 = bus_get_cr8,
+        .set_cr8 = bus_set_cr8,
     };
+}
+
+uint64_t vm_cpu_tsc_to_ns(struct vm *vm, int cpu_index, uint64_t tsc)
+{
+    if (cpu_index < 0 || cpu_index >= vm->ncpus)
+        return vclock_now(vm->clock);
+    return cpu_tsc_to_ns(&vm->vcpu[cpu_index].cpu, tsc);
 }
 
 int vm_register_pio(struct vm *vm, uint16_t base, uint16_t len, const pio_ops *ops, void *opaque)

@@ -9,7 +9,8 @@
 
 struct vm;
 
-/* The callbacks handed to cpu_init (opaque = vm). */
-struct cpu_bus vm_cpu_bus(struct vm *vm);
+/* The callbacks handed to cpu_init for vCPU `index` (opaque = its
+ * struct vm_vcpu): each vCPU's INTA, MSRs and CR8 reach its own APIC. */
+struct cpu_bus vm_cpu_bus(struct vm *vm, int index);
 
 #endif

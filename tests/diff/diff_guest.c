@@ -71,7 +71,7 @@ int guest_init(uint64_t region)
     region_lin = region;
     if (physmem_init(&pm, GUEST_RAM) < 0)
         return -1;
-    struct cpu_bus bus = { NULL, bus_in, bus_out, bus_ack, bus_clock, NULL };
+    struct cpu_bus bus = { .io_in = bus_in, .io_out = bus_out, .intr_ack = bus_ack, .clock_ns = bus_clock };
     if (cpu_init(&cpu, 0, &pm, &bus) < 0)
         return -1;
 

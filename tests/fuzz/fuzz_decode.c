@@ -259,7 +259,7 @@ static void run_one(const uint8_t *data, size_t size)
     if (size < 1)
         return;
     if (!fz_ready) {
-        struct cpu_bus bus = { NULL, bus_in, bus_out, bus_ack, bus_clock, NULL };
+        struct cpu_bus bus = { .io_in = bus_in, .io_out = bus_out, .intr_ack = bus_ack, .clock_ns = bus_clock };
         if (physmem_init(&fz_pm, RAM_SIZE) < 0 || cpu_init(&fz_cpu, 0, &fz_pm, &bus) < 0)
             abort();
         fz_ready = true;

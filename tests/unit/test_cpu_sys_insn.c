@@ -395,9 +395,10 @@ static void test_cpuid(void **st)
     cpuid_query(&t.cpu, 1, 0, r);
     assert_true(r[3] & (1u << 9));                    /* APIC once present and enabled */
     cpuid_query(&t.cpu, 0x40000000u, 0, r);           /* above the maximum: highest basic leaf */
-    uint32_t r7[4];
-    cpuid_query(&t.cpu, 7, 0, r7);
-    assert_memory_equal(r, r7, sizeof(r));
+    uint32_t r0[4], rmax[4];
+    cpuid_query(&t.cpu, 0, 0, r0);
+    cpuid_query(&t.cpu, r0[0], 0, rmax);
+    assert_memory_equal(r, rmax, sizeof(r));
     th_destroy(&t);
 }
 

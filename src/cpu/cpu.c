@@ -13,6 +13,9 @@
 #define RESET_FCW 0x0040          /* FINIT then sets 0x037f */
 #define RESET_MXCSR 0x1f80
 #define RESET_PAT 0x0007040600070406ull
+/* IA32_MISC_ENABLE bit 0, fast-strings enable: set at reset (SDM Vol. 4
+ * table 2-2); Linux reports "Disabled fast string operations" otherwise. */
+#define RESET_MISC_ENABLE 0x1ull
 #define APIC_DEFAULT_BASE 0xfee00000ull
 #define APIC_BASE_BSP (1ull << 8)
 #define APIC_BASE_ENABLE (1ull << 11)
@@ -72,6 +75,7 @@ void cpu_reset(struct cpu *cpu)
     s->fpu.fcw = RESET_FCW;
     s->fpu.mxcsr = RESET_MXCSR;
     s->pat = RESET_PAT;
+    s->misc_enable = RESET_MISC_ENABLE;
     s->apic_base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE | (cpu->index == 0 ? APIC_BASE_BSP : 0);
     cpu->exc_vec = -1;
     cpu->delivering = -1;

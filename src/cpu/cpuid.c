@@ -23,6 +23,8 @@
  *  6           EAX  ARAT: the APIC timer runs at a constant rate, always
  *  3, 5        -    zero (no PSN, MONITOR)
  *  7 (sub 0)   EBX  ADX (alu.c: ADCX/ADOX)
+ *              EDX  IA32_ARCH_CAPABILITIES (msr.c: no speculation, so the
+ *                   "not affected" bits for Meltdown, MDS, ... are set)
  *  8-0xA, 0xC-0x14  zero (no perfmon, XSAVE, ...)
  *  0xB         -    topology: N cores of 1 thread in one package, x2APIC ID
  *                   = APIC ID = vCPU index
@@ -44,6 +46,7 @@ const char cpu_model_name[] = "caixa virtual CPU";
 
 #define MAX_BASIC_LEAF 0x15u
 #define L7B_ADX (1u << 19)   /* CPUID.(EAX=7,ECX=0):EBX[19] */
+#define L7D_ARCH_CAP (1u << 29) /* CPUID.(EAX=7,ECX=0):EDX[29]: IA32_ARCH_CAPABILITIES */
 #define MAX_EXT_LEAF 0x80000008u
 
 /* CPUID.1:EDX (SDM Vol. 2 table 3-11) */
@@ -211,8 +214,10 @@ void cpuid_query(struct cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
         r[2] = (uint32_t)CPU_CRYSTAL_HZ;
         break;
     case 7:
-        if (sub == 0)
+        if (sub == 0) {
             r[1] = L7B_ADX;
+            r[3] = L7D_ARCH_CAP;
+        }
         break;
     case 0x80000000u:
         r[0] = MAX_EXT_LEAF;

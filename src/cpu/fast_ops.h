@@ -45,8 +45,9 @@ FAST_INLINE const struct insn *fast_jumped(struct cpu *cpu, const struct insn *i
  * block). A fault leaves RIP at the branch. */
 FAST_INLINE const struct insn *fast_taken64(struct cpu *cpu, const struct insn *in, uint64_t target)
 {
-    /* canonical: bits 63..47 all equal (SDM Vol. 1 3.3.7.1) */
-    if ((uint64_t)(((int64_t)target >> 47) + 1) > 1)
+    /* canonical: bits 63..47 all equal (SDM Vol. 1 3.3.7.1); a record of
+     * the block (loop_to) is on its page, which is */
+    if (!in->loop_to && (uint64_t)(((int64_t)target >> 47) + 1) > 1)
         cpu_gp0(cpu);
     cpu->s.rip = target;
     return fast_jumped(cpu, in);

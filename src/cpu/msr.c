@@ -9,6 +9,7 @@
 #define MSR_FEATURE_CONTROL 0x3a
 #define MSR_BIOS_SIGN_ID 0x8b        /* microcode revision */
 #define MSR_MTRRCAP 0xfe
+#define MSR_ARCH_CAPABILITIES 0x10a
 #define MSR_SYSENTER_CS 0x174
 #define MSR_SYSENTER_ESP 0x175
 #define MSR_SYSENTER_EIP 0x176
@@ -41,6 +42,14 @@
  * unavailable (11, 12) are what the model reports; the OS may toggle 0. */
 #define MISC_ENABLE_FIXED ((1ull << 7) | (1ull << 11) | (1ull << 12))
 #define MISC_ENABLE_RW (1ull << 0)
+/* IA32_ARCH_CAPABILITIES (SDM Vol. 4 table 2-2): an interpreter does not
+ * speculate, so none of the side channels these bits rule out exist:
+ * RDCL_NO (0, Meltdown), SSB_NO (4), MDS_NO (5), IF_PSCHANGE_MC_NO (6),
+ * TAA_NO (8), SBDR_SSDP_NO (13), FBSDP_NO (14), PSDP_NO (15), BHI_NO (20),
+ * PBRSB_NO (24), GDS_NO (26), RFDS_NO (27). Read-only. */
+#define ARCH_CAPABILITIES_VALUE                                                         \
+    ((1ull << 0) | (1ull << 4) | (1ull << 5) | (1ull << 6) | (1ull << 8) | (1ull << 13) | \
+     (1ull << 14) | (1ull << 15) | (1ull << 20) | (1ull << 24) | (1ull << 26) | (1ull << 27))
 #define EFER_VALID (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
 
 /* Memory types valid in MTRRs: UC WC WT WP WB (SDM Vol. 3A table 11-8). */
@@ -130,6 +139,7 @@ bool msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val)
     case MSR_SYSENTER_CS: *val = s->sysenter_cs; return true;
     case MSR_SYSENTER_ESP: *val = s->sysenter_esp; return true;
     case MSR_SYSENTER_EIP: *val = s->sysenter_eip; return true;
+    case MSR_ARCH_CAPABILITIES: *val = ARCH_CAPABILITIES_VALUE; return true;
     case MSR_MISC_ENABLE: *val = (s->misc_enable & MISC_ENABLE_RW) | MISC_ENABLE_FIXED; return true;
     case MSR_PAT: *val = s->pat; return true;
     case MSR_MTRR_DEF_TYPE: *val = s->mtrr_def_type; return true;

@@ -110,13 +110,62 @@ static uint64_t lane_op(unsigned kind, unsigned es, uint64_t a, uint64_t b)
     }
 }
 
+/* The wrapping and bitwise forms are most of what kernels run (crypto,
+ * checksums, string routines): one straight loop per form, which the
+ * compiler can turn into host SIMD, instead of a switch per lane. */
+typedef void lanes_fn(uint8_t *d, const uint8_t *s, unsigned n);
+#define LANES(name, T, expr)                                    \
+    static void name(uint8_t *d, const uint8_t *s, unsigned n) \
+    {                                                           \
+        for (unsigned i = 0; i < n; i += sizeof(T)) {           \
+            T a, b, r;                                          \
+            memcpy(&a, d + i, sizeof a);                        \
+            memcpy(&b, s + i, sizeof b);                        \
+            r = (T)(expr);                                      \
+            memcpy(d + i, &r, sizeof r);                        \
+        }                                                       \
+    }
+LANES(add8, uint8_t, a + b)
+LANES(add16, uint16_t, a + b)
+LANES(add32, uint32_t, a + b)
+LANES(add64, uint64_t, a + b)
+LANES(sub8, uint8_t, a - b)
+LANES(sub16, uint16_t, a - b)
+LANES(sub32, uint32_t, a - b)
+LANES(sub64, uint64_t, a - b)
+LANES(cmpeq8, uint8_t, a == b ? 0xffu : 0)
+LANES(cmpeq16, uint16_t, a == b ? 0xffffu : 0)
+LANES(cmpeq32, uint32_t, a == b ? 0xffffffffu : 0)
+LANES(cmpgt8, int8_t, a > b ? -1 : 0)
+LANES(cmpgt16, int16_t, a > b ? -1 : 0)
+LANES(cmpgt32, int32_t, a > b ? -1 : 0)
+LANES(and64, uint64_t, a & b)
+LANES(andn64, uint64_t, ~a & b)
+LANES(or64, uint64_t, a | b)
+LANES(xor64, uint64_t, a ^ b)
+LANES(mullo16, uint16_t, (uint32_t)a * b)
+
+static lanes_fn *const fast_lanes[256] = {
+    [0xfc] = add8, [0xfd] = add16, [0xfe] = add32, [0xd4] = add64,
+    [0xf8] = sub8, [0xf9] = sub16, [0xfa] = sub32, [0xfb] = sub64,
+    [0x74] = cmpeq8, [0x75] = cmpeq16, [0x76] = cmpeq32,
+    [0x64] = cmpgt8, [0x65] = cmpgt16, [0x66] = cmpgt32,
+    [0xdb] = and64, [0xdf] = andn64, [0xeb] = or64, [0xef] = xor64,
+    [0xd5] = mullo16,
+};
+
 static void op_pelem(struct cpu *cpu, const struct insn *in)
 {
     struct vop v;
     vop_load(cpu, in, &v, 8);
-    unsigned kind = ptab[in->op & 0xff].kind, es = ptab[in->op & 0xff].es;
-    for (unsigned i = 0; i < v.n; i += es)
-        putl(v.d + i, es, lane_op(kind, es, getl(v.d + i, es), getl(v.s + i, es)));
+    lanes_fn *fast = fast_lanes[in->op & 0xff];
+    if (fast) {
+        fast(v.d, v.s, v.n);
+    } else {
+        unsigned kind = ptab[in->op & 0xff].kind, es = ptab[in->op & 0xff].es;
+        for (unsigned i = 0; i < v.n; i += es)
+            putl(v.d + i, es, lane_op(kind, es, getl(v.d + i, es), getl(v.s + i, es)));
+    }
     vop_store(cpu, in, &v);
 }
 

@@ -31,7 +31,7 @@ struct vm_params {
     const char *debugcon;     /* host end of the 0x402 debug console, or NULL: no device */
     bool debug_exit;          /* add the debug-exit port 0xF4 */
     bool no_reboot;           /* a reset ends the VM with status 3 */
-    int ncpus;                /* 1..CAIXA_MAX_CPUS (only vCPU 0 runs for now) */
+    int ncpus;                /* 1..CAIXA_MAX_CPUS, one host thread each; vCPU 0 is the BSP */
     void *trace;              /* FILE* for cpu->trace, or NULL */
     /* A boot loader that runs instead of the firmware: called at power-on
      * and at every machine reset, after the devices and vCPUs are reset,

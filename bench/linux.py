@@ -41,7 +41,11 @@ def vm_hwm_kib(pid):
 def one(name, argv, logdir):
     log = os.path.join(logdir, "linux-%s.log" % name)
     t0 = time.monotonic()
-    g = Guest(argv, log)
+    try:
+        g = Guest(argv, log)
+    except OSError as e:
+        print("%s: cannot start %s: %s" % (name, argv[0], e.strerror), file=sys.stderr)
+        return {}
     res = {}
     try:
         g.wait_prompt(900)

@@ -11,6 +11,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$here/build/default-guest}
+mkdir -p "$out" && out=$(cd "$out" && pwd)
 GUEST_MODULES=${GUEST_MODULES:-}
 
 if [ -s "$out/vmlinuz" ] && [ -s "$out/initramfs.cpio.gz" ] && [ -s "$out/cmdline" ] && \

@@ -33,7 +33,8 @@
 static const char run_usage[] =
     "usage: caixa run [flags]\n"
     "\n"
-    "Boots a PC (i440FX, PIIX3, 8259 PICs, 8254 PIT, RTC, 16550A COM1, fw_cfg)\n"
+    "Boots a PC (i440FX, PIIX3/PIIX4 PM, 8259 PICs, local and I/O APICs, 8254 PIT,\n"
+    "HPET, RTC, 16550A COM1, 8042, ACPI, fw_cfg)\n"
     "in the foreground: a Linux kernel given with --kernel, else the firmware\n"
     "given with --bios, else the default guest built by `make guest`.\n"
     "\n"
@@ -280,7 +281,7 @@ static int load_kernel(const struct run_opts *o, uint64_t ram, struct kernel_boo
     k->lb = (struct linux_boot){
         .kernel = k->kernel, .kernel_size = klen,
         .initrd = k->initrd, .initrd_size = ilen,
-        .cmdline = k->cmdline, .ncpus = (int)o->cpus,
+        .cmdline = k->cmdline,
     };
     char why[200];
     if (linux_boot_check(&k->lb, physmem_below_4g_for(ram), why, sizeof why) < 0) {

@@ -38,9 +38,10 @@
 #define MTRR_MASK_VALID (1ull << 11)  /* V bit of PHYSMASKn */
 /* IA32_APIC_BASE: BSP (8), global enable (11), base (12..MAXPHYADDR-1). */
 #define APIC_BASE_VALID (((CPU_PHYS_ADDR_MASK) & ~0xfffull) | (1ull << 8) | (1ull << 11))
-/* MISC_ENABLE: fast strings (0), perf monitoring unavailable (7), BTS/PEBS
- * unavailable (11, 12) are what the model reports; the OS may toggle 0. */
-#define MISC_ENABLE_FIXED ((1ull << 7) | (1ull << 11) | (1ull << 12))
+/* MISC_ENABLE: fast strings (0) is the OS's to toggle; performance
+ * monitoring available (7) reads 0, as CPUID leaf 0xA reports no PMU;
+ * BTS and PEBS unavailable (11, 12) read 1 (SDM Vol. 4 table 2-2). */
+#define MISC_ENABLE_FIXED ((1ull << 11) | (1ull << 12))
 #define MISC_ENABLE_RW (1ull << 0)
 /* IA32_ARCH_CAPABILITIES (SDM Vol. 4 table 2-2): an interpreter does not
  * speculate, so none of the side channels these bits rule out exist:

@@ -38,7 +38,6 @@ struct linux_boot {
     const uint8_t *initrd;     /* or NULL */
     size_t initrd_size;
     const char *cmdline;       /* never NULL */
-    int ncpus;
 };
 
 /* Validates the kernel, initrd and command line against the VM's RAM before

@@ -7,7 +7,8 @@
 #include "vmm/clock.h"
 #include "vmm/vm_int.h"
 
-/* vCPU 0 runs the timers (the bootstrap processor). */
+/* The host timer wakes vCPU 0 (the bootstrap processor) when a deadline
+ * passes; any vCPU that is awake runs due timers (exec.c). */
 #define TIMER_CPU 0
 
 void vm_time_deadline_changed(void *opaque, uint64_t deadline)

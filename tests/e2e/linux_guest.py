@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The default Linux guest on caixa, driven over its serial console:
 uname, /proc/cpuinfo against the CPU model caixa advertises (docs/cpu.md),
-a clean dmesg, a file checksum against the host's, then reboot and poweroff;
-the same again with more vCPUs when CAIXA_LINUX_CPUS lists them.
+a clean dmesg, a file checksum against the host's, then `reboot` (1 vCPU) or
+a kernel panic with panic=-1 (more vCPUs, with a parallel checksum job per
+vCPU first), which must come back to a prompt, and `poweroff`, which must end
+caixa with status 0. CAIXA_LINUX_CPUS lists the vCPU counts (default "1 2").
 
 usage: linux_guest.py CAIXA GUEST_DIR"""
 import hashlib

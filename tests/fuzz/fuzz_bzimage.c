@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .kernel = data, .kernel_size = size,
         /* The planner only looks at the size; one readable byte suffices. */
         .initrd = initrd_size ? &initrd_byte : NULL, .initrd_size = initrd_size,
-        .cmdline = cmdline, .ncpus = 1,
+        .cmdline = cmdline,
     };
     (void)linux_boot_check(&lb, RAM_BELOW_4G, why, sizeof why);
     return 0;

@@ -90,7 +90,7 @@ static void test_check_limits(void **st)
     make_image();
     static uint8_t initrd[4096];
     char why[200];
-    struct linux_boot lb = {.kernel = image, .kernel_size = sizeof image, .cmdline = "console=ttyS0", .ncpus = 1};
+    struct linux_boot lb = {.kernel = image, .kernel_size = sizeof image, .cmdline = "console=ttyS0"};
     assert_int_equal(linux_boot_check(&lb, 64u << 20, why, sizeof why), 0);
     /* 16 MiB + 8 MiB init_size + the ACPI region do not fit in 24 MiB. */
     assert_int_equal(linux_boot_check(&lb, 24u << 20, why, sizeof why), -1);
@@ -117,7 +117,7 @@ static void test_boot_state(void **st)
     static uint8_t initrd[10000];
     memset(initrd, 0x5a, sizeof initrd);
     struct linux_boot lb = {.kernel = image, .kernel_size = sizeof image, .initrd = initrd,
-                            .initrd_size = sizeof initrd, .cmdline = "console=ttyS0 quiet", .ncpus = 1};
+                            .initrd_size = sizeof initrd, .cmdline = "console=ttyS0 quiet"};
     static uint8_t rom[LINUX_BOOT_ROM_SIZE];
     linux_boot_rom(rom);
     struct vm_params p = {.ram_size = 64u << 20, .bios = rom, .bios_size = sizeof rom, .serial = "none",

@@ -54,6 +54,10 @@ enum { E820_RAM = 1, E820_RESERVED = 2, E820_ACPI = 3 };
 #define BOOT_DS 0x18
 #define GDT_CODE32 0x00cf9b000000ffffull  /* base 0, limit 4 GiB, execute/read, accessed, 32-bit */
 #define GDT_DATA32 0x00cf93000000ffffull  /* base 0, limit 4 GiB, read/write, accessed, 32-bit */
+/* The same descriptors' type fields, for the segment caches (SDM Vol. 3A
+ * table 3-1). */
+#define SEG_TYPE_CODE_RX_ACCESSED 0xb
+#define SEG_TYPE_DATA_RW_ACCESSED 0x3
 
 struct layout {
     uint64_t low_end;       /* RAM below 4 GiB ends here */
@@ -239,10 +243,10 @@ void linux_boot_on_reset(void *opaque, struct vm *vm)
     s->cr4 = 0;
     s->efer = 0;
     s->gdtr = (struct dtr){.base = BOOT_GDT_ADDR, .limit = sizeof gdt - 1};
-    set_seg(s, S_CS, BOOT_CS, 0xb);
+    set_seg(s, S_CS, BOOT_CS, SEG_TYPE_CODE_RX_ACCESSED);
     for (int seg = S_ES; seg <= S_GS; seg++)
         if (seg != S_CS)
-            set_seg(s, seg, BOOT_DS, 0x3);
+            set_seg(s, seg, BOOT_DS, SEG_TYPE_DATA_RW_ACCESSED);
     s->cpl = 0;
     memset(s->regs, 0, sizeof s->regs);
     s->regs[R_SI] = BOOT_PARAMS_ADDR;

@@ -36,7 +36,10 @@ struct host_out {
                          "ldmxcsr %[mx]\n\t"                                                   \
                          "xor %%ecx, %%ecx\n\t" /* clean flags */                              \
                          text "\n\t"                                                           \
-                         "pushfq\n\tpopq %[fl]\n\t"                                            \
+                         /* step over the red zone, where the compiler may  \
+                          * keep `saved` (clang does) */                      \
+                         "lea -128(%%rsp), %%rsp\n\tpushfq\n\tpopq %[fl]\n\t"                  \
+                         "lea 128(%%rsp), %%rsp\n\t"                                           \
                          "stmxcsr %[mx]\n\t"                                                   \
                          "ldmxcsr %[sv]\n\t"                                                   \
                          "movdqu %%xmm0, %[x0]\n\t"                                            \

@@ -15,9 +15,9 @@ mkdir -p "$out" && out=$(cd "$out" && pwd)
 GUEST_MODULES=${GUEST_MODULES:-}
 
 if [ -s "$out/vmlinuz" ] && [ -s "$out/initramfs.cpio.gz" ] && [ -s "$out/cmdline" ] && \
-   [ "$out/initramfs.cpio.gz" -nt "$here/guest/rootfs" ] && [ -z "${GUEST_REBUILD:-}" ]; then
+   [ -z "${GUEST_REBUILD:-}" ]; then
     newest=$(find "$here/guest/rootfs" "$here/scripts/build-guest.sh" "$here/scripts/mkinitramfs.py" \
-             -newer "$out/initramfs.cpio.gz" | head -1)
+             "$here/scripts/kmod-closure.py" -newer "$out/initramfs.cpio.gz" | head -1)
     [ -z "$newest" ] && exit 0
 fi
 

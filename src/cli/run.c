@@ -234,24 +234,20 @@ static char *beside_binary(const char *name)
 /* The default guest's files; its command line is in the "cmdline" file. */
 static int default_guest(struct run_opts *o, char **owned)
 {
-    char *dir = beside_binary(DEFAULT_GUEST_DIR);
-    if (!dir) {
-        log_error("cannot locate the default guest (no /proc/self/exe)");
-        return -1;
-    }
+    static const char *const names[3] = {DEFAULT_GUEST_DIR "/vmlinuz", DEFAULT_GUEST_DIR "/initramfs.cpio.gz",
+                                         DEFAULT_GUEST_DIR "/cmdline"};
     char *paths[3];
-    static const char *const names[3] = {"vmlinuz", "initramfs.cpio.gz", "cmdline"};
     for (int i = 0; i < 3; i++) {
-        paths[i] = xmalloc(strlen(dir) + strlen(names[i]) + 2);
-        sprintf(paths[i], "%s/%s", dir, names[i]);
-        owned[i] = paths[i];
+        if (!(paths[i] = owned[i] = beside_binary(names[i]))) {
+            log_error("cannot locate the default guest (no /proc/self/exe)");
+            return -1;
+        }
     }
     if (access(paths[0], R_OK) != 0) {
-        log_error("no default guest at %s (build it with 'make guest', or give --kernel or --bios)", dir);
-        free(dir);
+        log_error("no default guest: %s is missing (build it with 'make guest', or give --kernel or --bios)",
+                  paths[0]);
         return -1;
     }
-    free(dir);
     uint8_t *cmd;
     size_t n;
     if (read_input("default guest", paths[2], 4096, &cmd, &n) < 0)

@@ -10,7 +10,7 @@ void branch_near(struct cpu *cpu, uint64_t target, unsigned opsize)
     target &= size_mask(opsize);
     if (cpu_is64(cpu)) {
         /* canonical: bits 63..47 all equal (SDM Vol. 1 3.3.7.1) */
-        if ((uint64_t)(((int64_t)target >> 47) + 1) > 1)
+        if (!is_canonical(target))
             cpu_gp0(cpu);
     } else if (target > cpu->s.seg[S_CS].limit) {
         cpu_gp0(cpu);

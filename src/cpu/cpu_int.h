@@ -226,11 +226,38 @@ static inline uint64_t size_mask(unsigned size)
         return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
     return size >= 8 ? ~0ull : cpu_size_masks[size];
 }
+
+/* 64-bit addresses: bits 63..47 all equal (SDM Vol. 1 3.3.7.1). */
+static inline bool is_canonical(uint64_t a) { return (uint64_t)(((int64_t)a >> 47) + 1) <= 1; }
 static inline uint64_t sign_bit(unsigned size) { return 1ull << (size * 8 - 1); }
 static inline int64_t sext(uint64_t v, unsigned size)
 {
     unsigned sh = 64 - size * 8;
     return (int64_t)(v << sh) >> sh;
+}
+
+/* The conditions the last lazy operation gives without folding: ZF and SF
+ * from its result, the CMP/SUB relations B, BE, L, LE from its operands.
+ * pair is cc >> 1; true when *r holds the condition (before cc & 1 negates
+ * it). Shared by cond_true() and the specialised Jcc/SETcc/CMOVcc forms. */
+static inline bool lf_cond_quick(const struct lazy_flags *lf, unsigned pair, bool *r)
+{
+    if (lf->op == LF_NONE)
+        return false;
+    switch (pair) {
+    case 2: *r = lf->res == 0; return true;                             /* Z */
+    case 4: *r = (lf->res & sign_bit(lf->size)) != 0; return true;      /* S */
+    default: break;
+    }
+    if (lf->op != LF_SUB)
+        return false;
+    switch (pair) {
+    case 1: *r = lf->dst < lf->src; return true;                        /* B */
+    case 3: *r = lf->dst <= lf->src; return true;                       /* BE */
+    case 6: *r = sext(lf->dst, lf->size) < sext(lf->src, lf->size); return true;   /* L */
+    case 7: *r = sext(lf->dst, lf->size) <= sext(lf->src, lf->size); return true;  /* LE */
+    default: return false;
+    }
 }
 
 /* General register r (0-15) at size; byte registers 4-7 are AH-BH without REX. */
@@ -411,8 +438,7 @@ static inline uint64_t seg_lin(struct cpu *cpu, int seg, uint64_t off, unsigned 
         uint64_t lin = off;
         if (seg >= S_FS)
             lin += cpu->s.seg[seg].base;
-        /* canonical: bits 63..47 all equal */
-        if (likely((uint64_t)(((int64_t)lin >> 47) + 1) <= 1))
+        if (likely(is_canonical(lin)))
             return lin;
     }
     return seg_lin_slow(cpu, seg, off, size, acc);

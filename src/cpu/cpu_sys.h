@@ -57,7 +57,6 @@ static inline bool desc_is_data(uint64_t d) { return desc_s(d) && !(desc_type(d)
 static inline uint16_t gate_sel(uint64_t d) { return (uint16_t)(d >> 16); }
 static inline uint32_t gate_off(uint64_t d) { return (uint32_t)((d & 0xffff) | ((d >> 32) & 0xffff0000)); }
 
-static inline bool is_canonical(uint64_t a) { return (uint64_t)(((int64_t)a >> 47) + 1) <= 1; }
 static inline bool cpu_lma(const struct cpu *cpu) { return cpu->s.efer & EFER_LMA; }
 /* Linear address of a system-table access: 32 bits outside IA-32e mode. */
 static inline uint64_t sys_lin(const struct cpu *cpu, uint64_t a) { return cpu_lma(cpu) ? a : a & 0xffffffffull; }

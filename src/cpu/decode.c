@@ -349,6 +349,5 @@ const char *cpu_insn_name(const struct insn *in)
     for (uint32_t i = 0; i < s->n; i++)
         if (s->defs[i]->fn == in->fn)
             return s->defs[i]->name;
-    /* A specialised handler: the opcode's first row names it. */
-    return s->n ? s->defs[0]->name : "?";
+    return "?";
 }

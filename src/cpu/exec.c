@@ -185,16 +185,19 @@ static const struct insn *step_jmp_within(struct cpu *cpu, const struct insn *in
 
 /* Superblocks and in-block loops are for 64-bit code, where no CS limit
  * applies, and for branches that run a specialised handler (fast_end). */
+static bool fast_branch64(const struct cpu *cpu, const struct insn *in)
+{
+    return cpu_is64(cpu) && in->step != insn_step_generic && in->opsize == 8;
+}
+
 static bool is_jmp_rel(const struct cpu *cpu, const struct insn *in)
 {
-    return cpu_is64(cpu) && (in->op == (OP1 | 0xeb) || in->op == (OP1 | 0xe9)) &&
-           in->step != insn_step_generic && in->opsize == 8;
+    return (in->op == (OP1 | 0xeb) || in->op == (OP1 | 0xe9)) && fast_branch64(cpu, in);
 }
 
 static bool is_jcc(const struct cpu *cpu, const struct insn *in)
 {
-    return cpu_is64(cpu) && ((in->op & ~0xf) == (OP1 | 0x70) || (in->op & ~0xf) == (OP0F | 0x80)) &&
-           in->step != insn_step_generic && in->opsize == 8;
+    return ((in->op & ~0xf) == (OP1 | 0x70) || (in->op & ~0xf) == (OP0F | 0x80)) && fast_branch64(cpu, in);
 }
 
 /* The record of the first n that starts at rip, or -1. */
@@ -520,12 +523,16 @@ static enum cpu_exit debug_exit(struct cpu *cpu)
 /* Nothing that the top of the loop handles is pending: no request, no
  * interrupt to take, no shadow, HLT, single step, RF, breakpoint, trace or
  * map change (the budget aside). */
+static inline bool requests_pending(struct cpu *cpu)
+{
+    return atomic_load_explicit(&cpu->exit_request, memory_order_relaxed) |
+           atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed) |
+           atomic_load_explicit(&cpu->smp_request, memory_order_relaxed);
+}
+
 static inline bool may_continue(struct cpu *cpu)
 {
-    if (atomic_load_explicit(&cpu->exit_request, memory_order_relaxed) |
-        atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed) |
-        atomic_load_explicit(&cpu->smp_request, memory_order_relaxed) |
-        atomic_load_explicit(&cpu->nmi_pending, memory_order_relaxed))
+    if (requests_pending(cpu) | atomic_load_explicit(&cpu->nmi_pending, memory_order_relaxed))
         return false;
     if (atomic_load_explicit(&cpu->intr_line, memory_order_relaxed) && (cpu->s.rflags & FL_IF))
         return false;
@@ -570,9 +577,7 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
     uint32_t prev_epoch = 0;
     for (;;) {
         /* Requests from other threads: one test in the common case. */
-        if (unlikely(atomic_load_explicit(&cpu->exit_request, memory_order_relaxed) |
-                     atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed) |
-                     atomic_load_explicit(&cpu->smp_request, memory_order_relaxed))) {
+        if (unlikely(requests_pending(cpu))) {
             /* Code-page drops from other vCPUs (smp.c). */
             if (atomic_load_explicit(&cpu->smp_request, memory_order_acquire))
                 smp_process_requests(cpu);

@@ -97,7 +97,7 @@ FAST_HANDLER(call_rel8)
     uint8_t *p;
     if (!fast_stack_host(cpu, -8, 8, true, &p))
         return call_rel8_s(cpu, in);
-    if ((uint64_t)(((int64_t)target >> 47) + 1) > 1)
+    if (!is_canonical(target))
         cpu_gp0(cpu);
     fast_store(p, 8, ret);
     cpu->s.regs[R_SP] -= 8;
@@ -114,7 +114,7 @@ FAST_HANDLER(call_rel8)
         if (!fast_stack_host(cpu, 0, 8, false, &p))                                         \
             return name##8_s(cpu, in);                                                      \
         uint64_t target = fast_load(p, 8);                                                  \
-        if ((uint64_t)(((int64_t)target >> 47) + 1) > 1)                                    \
+        if (!is_canonical(target))                                    \
             cpu_gp0(cpu);                                                                   \
         cpu->s.regs[R_SP] += 8 + ((rel) ? in->imm & 0xffff : 0);                            \
         cpu->s.rip = target;                                                                \

@@ -47,7 +47,7 @@ FAST_INLINE const struct insn *fast_taken64(struct cpu *cpu, const struct insn *
 {
     /* canonical: bits 63..47 all equal (SDM Vol. 1 3.3.7.1); a record of
      * the block (loop_to) is on its page, which is */
-    if (!in->loop_to && (uint64_t)(((int64_t)target >> 47) + 1) > 1)
+    if (!in->loop_to && !is_canonical(target))
         cpu_gp0(cpu);
     cpu->s.rip = target;
     return fast_jumped(cpu, in);
@@ -290,25 +290,11 @@ FAST_INLINE bool fast_cf(struct cpu *cpu, unsigned mem, bool *cf)
  * as fast_cf(). */
 FAST_INLINE bool fast_cond(struct cpu *cpu, unsigned cc, unsigned mem, bool *res)
 {
-    const struct lazy_flags *lf = &cpu->s.lf;
-    bool r = false, known = false;
-    if (likely(lf->op != LF_NONE)) {
-        known = true;
-        switch (cc >> 1) {
-        case 1:   /* B */
-            if (lf->op == LF_SUB)
-                r = lf->dst < lf->src;
-            else
-                known = fast_cf(cpu, FAST_RQ, &r);
-            break;
-        case 2: r = lf->res == 0; break;                              /* Z */
-        case 4: r = (lf->res & sign_bit(lf->size)) != 0; break;      /* S */
-        case 3: known = lf->op == LF_SUB; r = lf->dst <= lf->src; break;  /* BE */
-        case 6: known = lf->op == LF_SUB; r = sext(lf->dst, lf->size) < sext(lf->src, lf->size); break;   /* L */
-        case 7: known = lf->op == LF_SUB; r = sext(lf->dst, lf->size) <= sext(lf->src, lf->size); break;  /* LE */
-        default: known = false; break;
-        }
-    }
+    bool r = false;
+    bool known = lf_cond_quick(&cpu->s.lf, cc >> 1, &r);
+    /* B after other operations: CF as fast_cf computes it. */
+    if (!known && (cc >> 1) == 1 && cpu->s.lf.op != LF_NONE)
+        known = fast_cf(cpu, FAST_RQ, &r);
     if (known) {
         *res = (cc & 1) ? !r : r;
         return true;
@@ -332,7 +318,7 @@ FAST_INLINE void fast_branch(struct cpu *cpu, uint64_t target, unsigned opsize)
 {
     if (opsize == 8 && likely(cpu_is64(cpu))) {
         /* canonical: bits 63..47 all equal (SDM Vol. 1 3.3.7.1) */
-        if ((uint64_t)(((int64_t)target >> 47) + 1) > 1)
+        if (!is_canonical(target))
             cpu_gp0(cpu);
         cpu->next_rip = target;
         cpu->block_end = true;   /* as branch_near: taken, it leaves the block */

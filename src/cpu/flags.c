@@ -126,27 +126,9 @@ void lf_inc_dec(struct cpu *cpu, bool inc, unsigned size, uint64_t dst, uint64_t
 
 bool cond_true(struct cpu *cpu, unsigned cc)
 {
-    const struct lazy_flags *lf = &cpu->s.lf;
     bool r;
-    /* Fast paths: ZF and SF straight from the result of any lazy
-     * operation, and the CMP/SUB relations from its operands. */
-    if (likely(lf->op != LF_NONE)) {
-        switch (cc >> 1) {
-        case 2: r = lf->res == 0; goto out;                            /* Z */
-        case 4: r = (lf->res & sign_bit(lf->size)) != 0; goto out;    /* S */
-        default: break;
-        }
-        if (lf->op == LF_SUB) {
-            int64_t sd = sext(lf->dst, lf->size), ss = sext(lf->src, lf->size);
-            switch (cc >> 1) {
-            case 1: r = lf->dst < lf->src; goto out;   /* B */
-            case 3: r = lf->dst <= lf->src; goto out;  /* BE */
-            case 6: r = sd < ss; goto out;             /* L */
-            case 7: r = sd <= ss; goto out;            /* LE */
-            default: break;
-            }
-        }
-    }
+    if (likely(lf_cond_quick(&cpu->s.lf, cc >> 1, &r)))
+        goto out;
     switch (cc >> 1) {
     case 0: r = flag_of(cpu); break;
     case 1: r = flag_cf(cpu); break;

@@ -251,8 +251,8 @@ uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
         /* Another vCPU may have marked the page as code since physmem_page
          * looked: published entry, then the check (smp.c). */
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        size_t idx = (size_t)(pp.write - cpu->mem->ram) >> PAGE_SHIFT;
-        if (__atomic_load_n(&cpu->mem->code_map[idx], __ATOMIC_RELAXED))
+        if (pp.ram_index != UINT32_MAX &&
+            __atomic_load_n(&cpu->mem->code_map[pp.ram_index], __ATOMIC_RELAXED))
             __atomic_store_n(&e->tag_w, TLB_INVALID, __ATOMIC_RELAXED);
     }
     return phys;

@@ -10,6 +10,7 @@
 
 #include "cpu/cpu.h"
 #include "debug/gdb_int.h"
+#include "runtime/util.h"
 
 enum reg_kind {
     RK_GPR,      /* idx: enum cpu_reg */
@@ -112,20 +113,6 @@ static uint64_t *cr_slot(struct cpu *cpu, int idx)
 static int st_phys(const struct cpu *cpu, int i)
 {
     return (((cpu->s.fpu.fsw >> FSW_TOP_SHIFT) & 7) + i) & 7;
-}
-
-static void put_le(uint8_t *buf, uint64_t v, size_t size)
-{
-    for (size_t i = 0; i < size; i++)
-        buf[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *buf, size_t size)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < size; i++)
-        v |= (uint64_t)buf[i] << (8 * i);
-    return v;
 }
 
 void gdb_reg_read(struct cpu *cpu, int n, uint8_t *buf)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/util.h"
 #include "vmm/device.h"
 
 #define FW_CFG_PORT_SEL 0x510           /* 16-bit selector, data at +1 */
@@ -93,12 +94,6 @@ static uint32_t get_be32(const uint8_t *p)
 static uint64_t get_be64(const uint8_t *p)
 {
     return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* --- the item table ---------------------------------------------------------- */
@@ -298,7 +293,7 @@ static const pio_ops fw_dma_ops = { fw_dma_read, fw_dma_write };
 
 static int fw_add_e820(struct fw_cfg *s, uint64_t ram)
 {
-    uint64_t below = ram < PCI_HOLE_START ? ram : PCI_HOLE_START;
+    uint64_t below = physmem_below_4g_for(ram);
     uint64_t above = ram - below;
     uint8_t tab[2 * E820_ENTRY_SIZE];
     uint32_t n = 0;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "runtime/util.h"
 #include "vmm/device.h"
 
 #define CONF1_ADDR_PORT 0xCF8
@@ -132,10 +133,8 @@ static void i440fx_write_byte(struct i440fx *s, uint8_t reg, uint8_t val)
 static uint32_t i440fx_cfg_read(void *opaque, uint8_t reg, unsigned size)
 {
     struct i440fx *s = opaque;
-    uint32_t v = 0;
-    for (unsigned i = 0; i < size && reg + i < 256; i++)
-        v |= (uint32_t)s->cfg[reg + i] << (8 * i);
-    return v;
+    /* vm_pci_config_read hands on aligned accesses only: inside the space. */
+    return (uint32_t)get_le(&s->cfg[reg], size);
 }
 
 static void i440fx_cfg_write(void *opaque, uint8_t reg, uint32_t val, unsigned size)
@@ -147,28 +146,22 @@ static void i440fx_cfg_write(void *opaque, uint8_t reg, uint32_t val, unsigned s
 
 static const pci_ops i440fx_pci_ops = { i440fx_cfg_read, i440fx_cfg_write };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
 static void i440fx_init_cfg(struct i440fx *s)
 {
     uint8_t *c = s->cfg, *w = s->wmask;
     memset(c, 0, sizeof(s->cfg));
     memset(w, 0, sizeof(s->wmask));
-    put16(&c[PCI_VENDOR_ID], I440FX_VENDOR);
-    put16(&c[PCI_DEVICE_ID], I440FX_DEVICE);
-    put16(&c[PCI_COMMAND], CMD_DEFAULT);
-    put16(&w[PCI_COMMAND], CMD_WMASK);
-    put16(&c[PCI_STATUS], STS_DEFAULT);
+    put_le(&c[PCI_VENDOR_ID], I440FX_VENDOR, 2);
+    put_le(&c[PCI_DEVICE_ID], I440FX_DEVICE, 2);
+    put_le(&c[PCI_COMMAND], CMD_DEFAULT, 2);
+    put_le(&w[PCI_COMMAND], CMD_WMASK, 2);
+    put_le(&c[PCI_STATUS], STS_DEFAULT, 2);
     c[PCI_REVISION] = I440FX_REVISION;
     c[PCI_CLASS_SUB] = 0x00;   /* host bridge */
     c[PCI_CLASS_BASE] = 0x06;  /* bridge device */
     w[PCI_LATENCY] = 0xF8;
-    put16(&c[PCI_SUBVENDOR], I440FX_SUBVENDOR);
-    put16(&c[PCI_SUBSYSTEM], I440FX_SUBSYSTEM);
+    put_le(&c[PCI_SUBVENDOR], I440FX_SUBVENDOR, 2);
+    put_le(&c[PCI_SUBSYSTEM], I440FX_SUBSYSTEM, 2);
     static const uint8_t rw_regs[] = { PMC_PMCCFG, PMC_PMCCFG + 1, PMC_DETURBO, PMC_DBC, PMC_AXC,
                                        PMC_DRT, PMC_DRT + 1, PMC_DRAMC, PMC_DRAMT, PMC_FDHC,
                                        PMC_MTT, PMC_CLT, PMC_ERRCMD, PMC_TRC };

@@ -88,7 +88,7 @@ struct i8042 {
     uint8_t outport;              /* OP_WRITABLE bits as written */
     uint8_t obuf;
     bool obf, obf_aux;
-    bool sys, last_was_cmd;
+    bool last_was_cmd;
     bool xlate_break;             /* set 2 break prefix seen under translation */
     uint8_t pending;              /* command waiting for its data byte, or 0 */
     struct {
@@ -192,12 +192,6 @@ static void write_outport(struct i8042 *s, uint8_t v)
     }
 }
 
-static void set_cb(struct i8042 *s, uint8_t v)
-{
-    s->ram[0] = v;
-    s->sys = (v & CB_SYS) != 0;
-}
-
 static void command(struct i8042 *s, uint8_t c)
 {
     if (c >= CMD_READ_RAM && c < CMD_READ_RAM + RAM_SIZE) {
@@ -229,7 +223,6 @@ static void command(struct i8042 *s, uint8_t c)
         answer(s, INTERFACE_OK, false);
         break;
     case CMD_SELF_TEST:
-        s->sys = true;
         s->ram[0] |= CB_SYS;
         answer(s, SELF_TEST_OK, false);
         break;
@@ -258,10 +251,7 @@ static void data(struct i8042 *s, uint8_t v)
     uint8_t c = s->pending;
     s->pending = 0;
     if (c >= CMD_WRITE_RAM && c < CMD_WRITE_RAM + RAM_SIZE) {
-        if (c == CMD_WRITE_RAM)
-            set_cb(s, v);
-        else
-            s->ram[c - CMD_WRITE_RAM] = v;
+        s->ram[c - CMD_WRITE_RAM] = v;
         return;
     }
     switch (c) {
@@ -314,7 +304,7 @@ static uint32_t status_read(void *opaque, uint16_t off, unsigned size)
     struct i8042 *s = opaque;
     (void)off;
     (void)size;
-    return (uint32_t)((s->obf ? STS_OBF : 0) | (s->sys ? STS_SYS : 0) | (s->last_was_cmd ? STS_CMD : 0) |
+    return (uint32_t)((s->obf ? STS_OBF : 0) | ((s->ram[0] & CB_SYS) ? STS_SYS : 0) | (s->last_was_cmd ? STS_CMD : 0) |
                       STS_UNLOCKED | (s->obf && s->obf_aux ? STS_AUXOBF : 0));
 }
 
@@ -353,7 +343,7 @@ static void i8042_reset(device *dev)
     ps2mouse_reset(&s->mouse);
     for (unsigned i = 0; i < RAM_SIZE; i++)
         s->ram[i] = 0;
-    set_cb(s, CB_POWER_ON);
+    s->ram[0] = CB_POWER_ON;
     s->outport = OP_POWER_ON;
     s->obf = s->obf_aux = false;
     s->obuf = 0;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "runtime/util.h"
 #include "vmm/device.h"
 
 #define PIIX3_DEVFN 0x08            /* device 1, function 0 */
@@ -95,10 +96,8 @@ static void piix3_irq_sink(void *opaque, unsigned gsi, int level)
 static uint32_t piix3_cfg_read(void *opaque, uint8_t reg, unsigned size)
 {
     struct piix3 *s = opaque;
-    uint32_t v = 0;
-    for (unsigned i = 0; i < size && reg + i < 256; i++)
-        v |= (uint32_t)s->cfg[reg + i] << (8 * i);
-    return v;
+    /* vm_pci_config_read hands on aligned accesses only: inside the space. */
+    return (uint32_t)get_le(&s->cfg[reg], size);
 }
 
 static void piix3_cfg_write(void *opaque, uint8_t reg, uint32_t val, unsigned size)
@@ -122,29 +121,23 @@ static void piix3_cfg_write(void *opaque, uint8_t reg, uint32_t val, unsigned si
 
 static const pci_ops piix3_pci_ops = { piix3_cfg_read, piix3_cfg_write };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
 static void piix3_reset(device *dev)
 {
     struct piix3 *s = dev->state;
     uint8_t *c = s->cfg, *w = s->wmask;
     memset(c, 0, sizeof(s->cfg));
     memset(w, 0, sizeof(s->wmask));
-    put16(&c[PCI_VENDOR_ID], PIIX3_VENDOR);
-    put16(&c[PCI_DEVICE_ID], PIIX3_DEVICE);
-    put16(&c[PCI_COMMAND], CMD_DEFAULT);
-    put16(&w[PCI_COMMAND], CMD_WMASK);
-    put16(&c[PCI_STATUS], STS_DEFAULT);
+    put_le(&c[PCI_VENDOR_ID], PIIX3_VENDOR, 2);
+    put_le(&c[PCI_DEVICE_ID], PIIX3_DEVICE, 2);
+    put_le(&c[PCI_COMMAND], CMD_DEFAULT, 2);
+    put_le(&w[PCI_COMMAND], CMD_WMASK, 2);
+    put_le(&c[PCI_STATUS], STS_DEFAULT, 2);
     c[PCI_CLASS_SUB] = 0x01;   /* ISA bridge */
     c[PCI_CLASS_BASE] = 0x06;  /* bridge device */
     c[PCI_HEADER_TYPE] = HEADER_MULTIFUNCTION;
 
     c[PIIX_IORT] = 0x4D;
-    put16(&c[PIIX_XBCS], 0x0003);
+    put_le(&c[PIIX_XBCS], 0x0003, 2);
     for (unsigned i = 0; i < PIRQ_COUNT; i++)
         c[PIIX_PIRQRC + i] = PIRQ_DISABLE;
     c[PIIX_TOM] = 0x02;
@@ -152,7 +145,7 @@ static void piix3_reset(device *dev)
     c[PIIX_MBIRQ1] = PIRQ_DISABLE;
     c[PIIX_MBDMA0] = 0x0C;
     c[PIIX_MBDMA1] = 0x0C;
-    put16(&c[PIIX_PCSC], 0x0002);
+    put_le(&c[PIIX_PCSC], 0x0002, 2);
     c[PIIX_SMICNTL] = 0x08;
     c[PIIX_FTMR] = 0x0F;
 

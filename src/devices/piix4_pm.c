@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "runtime/util.h"
 #include "vmm/device.h"
 #include "vmm/power_button.h"
 
@@ -308,10 +309,8 @@ static const pio_ops pm_pio_ops = { pm_io_read, pm_io_write };
 static uint32_t pm_cfg_read(void *opaque, uint8_t reg, unsigned size)
 {
     struct piix4_pm *s = opaque;
-    uint32_t v = 0;
-    for (unsigned i = 0; i < size && reg + i < 256; i++)
-        v |= (uint32_t)s->cfg[reg + i] << (8 * i);
-    return v;
+    /* vm_pci_config_read hands on aligned accesses only: inside the space. */
+    return (uint32_t)get_le(&s->cfg[reg], size);
 }
 
 static bool cfg_writable(unsigned r)
@@ -339,25 +338,19 @@ static void pm_cfg_write(void *opaque, uint8_t reg, uint32_t val, unsigned size)
 
 static const pci_ops pm_pci_ops = { pm_cfg_read, pm_cfg_write };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
 static void piix4_pm_reset(device *dev)
 {
     struct piix4_pm *s = dev->state;
     uint8_t *c = s->cfg;
     memset(c, 0, sizeof s->cfg);
-    put16(&c[PCI_VENDOR_ID], PM_VENDOR);
-    put16(&c[PCI_DEVICE_ID], PM_DEVICE);
-    put16(&c[PCI_COMMAND], CMD_IO);
-    put16(&c[PCI_STATUS], STS_DEFAULT);
+    put_le(&c[PCI_VENDOR_ID], PM_VENDOR, 2);
+    put_le(&c[PCI_DEVICE_ID], PM_DEVICE, 2);
+    put_le(&c[PCI_COMMAND], CMD_IO, 2);
+    put_le(&c[PCI_STATUS], STS_DEFAULT, 2);
     c[PCI_REVISION] = PM_REVISION;
     c[PCI_CLASS_SUB] = 0x80;          /* other bridge */
     c[PCI_CLASS_BASE] = 0x06;
-    put16(&c[PMBA], (uint16_t)(s->iobase | PMBA_IO_SPACE));
+    put_le(&c[PMBA], (uint16_t)(s->iobase | PMBA_IO_SPACE), 2);
     c[PMREGMISC] = PMIOSE;            /* as the firmware leaves it */
 
     s->pmsts = s->pmen = s->gpsts = s->gpen = 0;

@@ -136,15 +136,10 @@ void ps2kbd_write(struct ps2kbd *k, uint8_t b)
         kbd_send(k, PS2_ACK);
         break;
     case KBD_CMD_DEFAULT_DISABLE:
-        ps2_queue_clear(&k->q);
-        kbd_defaults(k);
-        k->scanning = false;
-        kbd_send(k, PS2_ACK);
-        break;
     case KBD_CMD_SET_DEFAULT:
         ps2_queue_clear(&k->q);
         kbd_defaults(k);
-        k->scanning = true;
+        k->scanning = b == KBD_CMD_SET_DEFAULT;
         kbd_send(k, PS2_ACK);
         break;
     case KBD_CMD_RESEND:

@@ -236,12 +236,8 @@ void ps2mouse_write(struct ps2mouse *m, uint8_t b)
         mouse_answer(m, a, 2);
         break;
     case MOUSE_CMD_ENABLE:
-        m->enabled = true;
-        m->dx = m->dy = m->dz = 0;
-        mouse_ack(m);
-        break;
     case MOUSE_CMD_DISABLE:
-        m->enabled = false;
+        m->enabled = b == MOUSE_CMD_ENABLE;
         m->dx = m->dy = m->dz = 0;
         mouse_ack(m);
         break;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "runtime/util.h"
 #include "vmm/device.h"
 
 #define RTC_BASE 0x70
@@ -400,12 +401,6 @@ static const pio_ops rtc_ops = { rtc_io_read, rtc_io_write };
 
 /* --- CMOS contents the BIOS reads ----------------------------------------- */
 
-static void put16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
 static uint8_t boot_code(char c)
 {
     switch (c) {
@@ -426,16 +421,16 @@ static void rtc_init_cmos(struct rtc *s, uint64_t ram, uint64_t cpus, const char
     c[CMOS_FLOPPY] = 0;
     c[CMOS_DISK] = 0;
     c[CMOS_EQUIPMENT] = EQUIP_FPU;
-    put16(&c[CMOS_BASEMEM_LO], BASEMEM_KIB);
+    put_le(&c[CMOS_BASEMEM_LO], BASEMEM_KIB, 2);
     uint64_t ext = below > ONE_MIB ? (below - ONE_MIB) / 1024 : 0;
     if (ext > 0xFFFF)
         ext = 0xFFFF;
-    put16(&c[CMOS_EXTMEM_LO], (uint32_t)ext);
-    put16(&c[CMOS_EXTMEM2_LO], (uint32_t)ext);
+    put_le(&c[CMOS_EXTMEM_LO], (uint32_t)ext, 2);
+    put_le(&c[CMOS_EXTMEM2_LO], (uint32_t)ext, 2);
     uint64_t ext16 = below > SIXTEEN_MIB ? (below - SIXTEEN_MIB) / 65536 : 0;
     if (ext16 > 0xFFFF)
         ext16 = 0xFFFF;
-    put16(&c[CMOS_EXTMEM16_LO], (uint32_t)ext16);
+    put_le(&c[CMOS_EXTMEM16_LO], (uint32_t)ext16, 2);
     uint64_t high = above / 65536;
     if (high > 0xFFFFFF)
         high = 0xFFFFFF;

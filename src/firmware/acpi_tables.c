@@ -1,6 +1,8 @@
 /* The ACPI tables (ACPI 6.4 chapter 5.2) laid out in one block of guest
  * RAM: FACS, DSDT, FADT, MADT, HPET, RSDT, XSDT, then the RSDP. */
 #include "firmware/acpi.h"
+#include "runtime/util.h"
+#include "vmm/memory.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -17,7 +19,6 @@
 #define TABLE_ALIGN 8
 #define FACS_ALIGN 64                 /* 5.2.10: 64-byte aligned */
 #define RSDP_ALIGN 16                 /* 5.2.5.1 */
-#define FOUR_GIB 0x100000000ull
 
 /* RSDP (5.2.5.3). */
 #define RSDP_LEN 36
@@ -128,12 +129,6 @@ struct out {
     bool overflow;
 };
 
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-    for (unsigned i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint8_t checksum(const uint8_t *p, size_t n)
 {
     uint8_t s = 0;
@@ -145,9 +140,7 @@ static uint8_t checksum(const uint8_t *p, size_t n)
 /* Room for a table of len bytes at a gpa aligned to align; NULL if full. */
 static uint8_t *alloc(struct out *o, size_t len, size_t align, uint64_t *gpa)
 {
-    size_t at = o->len;
-    while ((o->gpa + at) % align)
-        at++;
+    size_t at = (size_t)(align_up(o->gpa + o->len, align) - o->gpa);
     if (o->overflow || at > o->cap || len > o->cap - at) {
         o->overflow = true;
         return NULL;

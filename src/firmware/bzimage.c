@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "firmware/linux_boot.h"
+#include "runtime/util.h"
 
 /* Offsets in the file (= in boot_params, whose header copy sits at 0x1F1). */
 #define HDR_SETUP_SECTS 0x1f1
@@ -30,29 +31,22 @@
 #define SECTOR 512
 #define DEFAULT_SETUP_SECTS 4       /* setup_sects 0 means 4 */
 
-static uint64_t le(const uint8_t *p, unsigned n)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 int linux_image_parse(const uint8_t *img, size_t len, struct linux_image *out, char *why, size_t why_len)
 {
     memset(out, 0, sizeof *out);
-    if (len < HDR_END_MIN || le(img + HDR_BOOT_FLAG, 2) != BOOT_FLAG ||
-        le(img + HDR_MAGIC, 4) != HDR_MAGIC_VALUE) {
+    if (len < HDR_END_MIN || get_le(img + HDR_BOOT_FLAG, 2) != BOOT_FLAG ||
+        get_le(img + HDR_MAGIC, 4) != HDR_MAGIC_VALUE) {
         snprintf(why, why_len, "not a Linux bzImage (no x86 boot header)");
         return -1;
     }
-    out->version = (uint16_t)le(img + HDR_VERSION, 2);
+    out->version = (uint16_t)get_le(img + HDR_VERSION, 2);
     if (out->version < MIN_PROTOCOL) {
         snprintf(why, why_len, "boot protocol %u.%02u is older than 2.10 (Linux 2.6.31); not supported",
                  out->version >> 8, out->version & 0xff);
         return -1;
     }
-    if (0x202u + img[HDR_JUMP_END] < HDR_END_MIN) {
+    out->hdr_end = 0x202u + img[HDR_JUMP_END];
+    if (out->hdr_end < HDR_END_MIN) {
         snprintf(why, why_len, "setup header too short for boot protocol %u.%02u", out->version >> 8,
                  out->version & 0xff);
         return -1;
@@ -69,11 +63,11 @@ int linux_image_parse(const uint8_t *img, size_t len, struct linux_image *out, c
     }
     out->pm = img + out->setup_size;
     out->pm_size = len - out->setup_size;
-    out->code32_start = (uint32_t)le(img + HDR_CODE32_START, 4);
-    out->initrd_addr_max = (uint32_t)le(img + HDR_INITRD_ADDR_MAX, 4);
-    out->cmdline_size = (uint32_t)le(img + HDR_CMDLINE_SIZE, 4);
-    out->pref_address = le(img + HDR_PREF_ADDRESS, 8);
-    out->init_size = (uint32_t)le(img + HDR_INIT_SIZE, 4);
+    out->code32_start = (uint32_t)get_le(img + HDR_CODE32_START, 4);
+    out->initrd_addr_max = (uint32_t)get_le(img + HDR_INITRD_ADDR_MAX, 4);
+    out->cmdline_size = (uint32_t)get_le(img + HDR_CMDLINE_SIZE, 4);
+    out->pref_address = get_le(img + HDR_PREF_ADDRESS, 8);
+    out->init_size = (uint32_t)get_le(img + HDR_INIT_SIZE, 4);
     out->relocatable = img[HDR_RELOCATABLE] != 0;
     if (out->code32_start < 0x100000u || (uint64_t)out->code32_start + out->pm_size > 0xffffffffull) {
         snprintf(why, why_len, "kernel load address 0x%x is not usable", out->code32_start);

@@ -8,6 +8,8 @@
 
 #include "firmware/acpi.h"
 #include "firmware/aml.h"
+#include "runtime/util.h"
+#include "vmm/memory.h"
 
 #define PCI_SLOTS 32
 #define PCI_INTX_PINS 4
@@ -17,7 +19,6 @@
 #define VGA_WINDOW_BASE 0xA0000u     /* PC/AT memory map */
 #define VGA_WINDOW_END 0xBFFFFu
 #define PCI_HOLE_END 0xFEBFFFFFu     /* below the I/O APIC and the rest */
-#define FOUR_GIB 0x100000000ull
 #define ONE_GIB (1ull << 30)
 
 /* Legacy ISA devices (PC/AT I/O map): one ISA IRQ each, or none. */
@@ -76,11 +77,6 @@ static void isa_bridge(struct aml *a, const struct acpi_machine *m)
     aml_end(a);
 
     aml_end(a);
-}
-
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-    return (v + a - 1) / a * a;
 }
 
 /* The root bridge's decoded ranges (PCI firmware spec 3.0, 4.1.2). */

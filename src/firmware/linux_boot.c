@@ -34,7 +34,6 @@
 #define BP_ACPI_RSDP 0x070
 #define BP_E820_ENTRIES 0x1e8
 #define BP_HDR 0x1f1
-#define BP_HDR_LEN_BYTE 0x201
 #define BP_TYPE_OF_LOADER 0x210
 #define BP_LOADFLAGS 0x211
 #define BP_RAMDISK_IMAGE 0x218
@@ -65,11 +64,6 @@ struct layout {
     uint64_t initrd;        /* load address, 0 if none */
     uint64_t kernel_end;    /* highest byte the decompressed kernel may use, + 1 */
 };
-
-static uint64_t align_up(uint64_t v, uint64_t a)
-{
-    return (v + a - 1) & ~(a - 1);
-}
 
 static int plan(const struct linux_boot *lb, const struct linux_image *im, uint64_t low_end, struct layout *l,
                 char *why, size_t why_len)
@@ -119,21 +113,15 @@ int linux_boot_check(const struct linux_boot *lb, uint64_t ram_below_4g, char *w
     return plan(lb, &im, ram_below_4g, &l, why, why_len);
 }
 
-static void put(uint8_t *p, uint64_t v, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void e820_add(uint8_t *bp, uint64_t base, uint64_t len, uint32_t type)
 {
     unsigned n = bp[BP_E820_ENTRIES];
     if (!len || n >= E820_MAX_ZEROPAGE)
         return;
     uint8_t *e = bp + BP_E820_TABLE + n * E820_ENTRY;
-    put(e, base, 8);
-    put(e + 8, len, 8);
-    put(e + 16, type, 4);
+    put_le(e, base, 8);
+    put_le(e + 8, len, 8);
+    put_le(e + 16, type, 4);
     bp[BP_E820_ENTRIES] = (uint8_t)(n + 1);
 }
 
@@ -201,21 +189,20 @@ void linux_boot_on_reset(void *opaque, struct vm *vm)
     load(vm, BOOT_CMDLINE_ADDR, lb->cmdline, strlen(lb->cmdline) + 1);
 
     uint8_t bda[8];
-    put(bda, EBDA_ADDR >> 4, 2);
+    put_le(bda, EBDA_ADDR >> 4, 2);
     load(vm, BDA_EBDA_SEG, bda, 2);
-    put(bda, EBDA_ADDR >> 10, 2);
+    put_le(bda, EBDA_ADDR >> 10, 2);
     load(vm, BDA_BASE_MEM_KB, bda, 2);
 
     uint8_t bp[BP_SIZE];
     memset(bp, 0, sizeof bp);
-    size_t hdr_len = 0x202u + lb->kernel[BP_HDR_LEN_BYTE] - BP_HDR;
-    memcpy(bp + BP_HDR, lb->kernel + BP_HDR, hdr_len);
+    memcpy(bp + BP_HDR, lb->kernel + BP_HDR, im.hdr_end - BP_HDR);
     bp[BP_TYPE_OF_LOADER] = LOADER_UNDEFINED;
     bp[BP_LOADFLAGS] = (uint8_t)(bp[BP_LOADFLAGS] & LOADFLAGS_KEEP);
-    put(bp + BP_CMD_LINE_PTR, BOOT_CMDLINE_ADDR, 4);
+    put_le(bp + BP_CMD_LINE_PTR, BOOT_CMDLINE_ADDR, 4);
     if (lb->initrd) {
-        put(bp + BP_RAMDISK_IMAGE, l.initrd, 4);
-        put(bp + BP_RAMDISK_SIZE, lb->initrd_size, 4);
+        put_le(bp + BP_RAMDISK_IMAGE, l.initrd, 4);
+        put_le(bp + BP_RAMDISK_SIZE, lb->initrd_size, 4);
     }
     fill_e820(bp, vm, &l);
     /* The ACPI tables: found through boot_params (protocol 2.14+) and, for
@@ -228,7 +215,7 @@ void linux_boot_on_reset(void *opaque, struct vm *vm)
     if (n) {
         load(vm, l.acpi_base, tables, n);
         load(vm, EBDA_ADDR, tables + (rsdp - l.acpi_base), RSDP_V2_SIZE);
-        put(bp + BP_ACPI_RSDP, rsdp, 8);
+        put_le(bp + BP_ACPI_RSDP, rsdp, 8);
     } else {
         vm_log(vm, "linux boot: the ACPI tables do not fit in %u KiB", ACPI_REGION_SIZE >> 10);
     }

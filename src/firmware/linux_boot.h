@@ -17,6 +17,7 @@ struct vm;
  * header"); filled by linux_image_parse. */
 struct linux_image {
     uint16_t version;          /* boot protocol, e.g. 0x020f */
+    size_t hdr_end;            /* the setup header ends here (file offset) */
     size_t setup_size;         /* bytes of real-mode setup, incl. the boot sector */
     const uint8_t *pm;         /* protected-mode kernel inside the file */
     size_t pm_size;

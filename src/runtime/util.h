@@ -9,6 +9,28 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Little-endian fields of n bytes (n <= 8) in byte buffers: guest tables,
+ * PCI configuration space, boot headers, wire formats. */
+static inline void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t get_le(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* v rounded up to a multiple of a (a > 0). */
+static inline uint64_t align_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
 /* Out of host memory for bookkeeping: one line and exit status 1. */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);

@@ -21,19 +21,13 @@ void exec_set_current(struct vm_vcpu *v)
     cur_vcpu = v;
 }
 
-struct vm_vcpu *exec_current(void)
-{
-    return cur_vcpu;
-}
-
 int vm_current_cpu(struct vm *vm)
 {
     struct vm_vcpu *v = cur_vcpu;
     return v && v->vm == vm ? v->cpu.index : -1;
 }
 
-/* Makes v leave cpu_run or its sleep and look at its flags. Lock held. */
-static void kick(struct vm_vcpu *v)
+void vm_vcpu_kick_locked(struct vm_vcpu *v)
 {
     atomic_store(&v->cpu.exit_request, 1);
     v->wake_seq++;
@@ -48,7 +42,7 @@ void vm_cpu_init(struct vm *vm, int cpu_index)
     pthread_mutex_lock(&vm->lock);
     v->init_pending = true;
     v->sipi_vector = -1; /* only a SIPI after this INIT starts it */
-    kick(v);
+    vm_vcpu_kick_locked(v);
     pthread_mutex_unlock(&vm->lock);
 }
 
@@ -62,7 +56,7 @@ void vm_cpu_sipi(struct vm *vm, int cpu_index, uint8_t vector)
      * one; an INIT not yet acted on will make this one wait. */
     if ((v->wait_sipi || v->init_pending) && v->sipi_vector < 0) {
         v->sipi_vector = vector;
-        kick(v);
+        vm_vcpu_kick_locked(v);
     }
     pthread_mutex_unlock(&vm->lock);
 }

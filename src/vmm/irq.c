@@ -43,6 +43,14 @@ void vm_set_intr_controller(struct vm *vm, intr_ack_fn ack, void *opaque)
     vm->intr_opaque = opaque;
 }
 
+/* Ends v's halt (exec.c halt_wait) if it sleeps. Lock held. */
+static void wake_if_sleeping(struct vm *vm, struct vm_vcpu *v)
+{
+    v->wake_seq++;
+    if (v->sleeping)
+        pthread_cond_broadcast(&vm->cond);
+}
+
 void vm_set_cpu_intr(struct vm *vm, int cpu_index, int level)
 {
     if (cpu_index < 0 || cpu_index >= vm->ncpus)
@@ -52,11 +60,8 @@ void vm_set_cpu_intr(struct vm *vm, int cpu_index, int level)
     int old = atomic_exchange(&v->cpu.intr_line, level != 0);
     /* A running CPU samples the pin at its next block boundary by itself;
      * only a halted one must be woken. */
-    if (level && !old) {
-        v->wake_seq++;
-        if (v->sleeping)
-            pthread_cond_broadcast(&vm->cond);
-    }
+    if (level && !old)
+        wake_if_sleeping(vm, v);
     pthread_mutex_unlock(&vm->lock);
 }
 
@@ -132,8 +137,6 @@ void vm_cpu_nmi(struct vm *vm, int cpu_index)
     struct vm_vcpu *v = &vm->vcpu[cpu_index];
     pthread_mutex_lock(&vm->lock);
     atomic_store(&v->cpu.nmi_pending, 1);
-    v->wake_seq++;
-    if (v->sleeping)
-        pthread_cond_broadcast(&vm->cond);
+    wake_if_sleeping(vm, v);
     pthread_mutex_unlock(&vm->lock);
 }

@@ -12,8 +12,7 @@ struct vm;
 /* Called with the platform lock held. */
 typedef void (*power_button_fn)(void *opaque);
 
-/* A device's create/destroy: fn NULL removes the handler. Returns 0, or -1
- * when the table of machines is full. */
+/* A device's create/destroy: fn NULL removes the handler. Returns 0. */
 int vm_set_power_button(struct vm *vm, power_button_fn fn, void *opaque);
 /* Any thread: presses the button once (takes the platform lock). Returns
  * false if the machine has no power button. */

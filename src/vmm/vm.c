@@ -502,11 +502,8 @@ void vm_set_debug_handler(struct vm *vm, vm_debug_fn fn, void *opaque)
 void vm_cpu_kick(struct vm *vm, int index)
 {
     pthread_mutex_lock(&vm->lock);
-    if (index >= 0 && index < vm->ncpus) {
-        atomic_store(&vm->vcpu[index].cpu.exit_request, 1);
-        vm->vcpu[index].wake_seq++; /* ends halt_wait (exec.c) */
-        pthread_cond_broadcast(&vm->cond);
-    }
+    if (index >= 0 && index < vm->ncpus)
+        vm_vcpu_kick_locked(&vm->vcpu[index]);
     pthread_mutex_unlock(&vm->lock);
 }
 

@@ -11,6 +11,7 @@
 #include "cpu/cpu.h"
 #include "vmm/device.h"
 #include "vmm/memory.h"
+#include "vmm/power_button.h"
 #include "vmm/vm.h"
 
 #define VM_MAX_GSI 24          /* 0-15 ISA, 16-23 PCI (IOAPIC inputs) */
@@ -101,6 +102,8 @@ struct vm {
 
     void (*boot_fn)(void *opaque, struct vm *vm);
     void *boot_opaque;
+    power_button_fn button_fn;          /* power_button.c; NULL: no button */
+    void *button_opaque;
 
     vm_debug_fn debug_fn;
     void *debug_opaque;
@@ -122,7 +125,8 @@ void exec_join(struct vm *vm);
 /* The vCPU the calling thread runs (vm_current_cpu), NULL for none; the
  * vCPU threads set it, tests may too. */
 void exec_set_current(struct vm_vcpu *v);
-struct vm_vcpu *exec_current(void);
+/* Makes v leave cpu_run or its sleep and look at its flags. Lock held. */
+void vm_vcpu_kick_locked(struct vm_vcpu *v);
 /* vm.c: the vCPU's state after INIT (SDM Vol. 3A 9.1), on its own thread
  * or while it is stopped; lock held. */
 void vm_vcpu_do_init(struct vm_vcpu *v);

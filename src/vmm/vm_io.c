@@ -35,11 +35,7 @@ static int bus_intr_ack(void *opaque)
     struct vm_vcpu *v = opaque;
     struct vm *vm = v->vm;
     pthread_mutex_lock(&vm->lock);
-    int vec;
-    if (vm->intc)
-        vec = vm->intc->ack(vm->intc_opaque, v->cpu.index);
-    else
-        vec = vm->intr_ack ? vm->intr_ack(vm->intr_opaque) : -1;
+    int vec = vm->intc ? vm->intc->ack(vm->intc_opaque, v->cpu.index) : vm_extint_ack(vm);
     pthread_mutex_unlock(&vm->lock);
     return vec;
 }

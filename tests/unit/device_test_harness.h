@@ -100,8 +100,13 @@ static inline void dt_advance(struct vm *vm, uint64_t ns)
 {
     uint64_t start = dt_now(vm);
     vclock_resume(vm->clock);
-    while (vclock_now(vm->clock) - start < ns) {
-        uint64_t left = ns - (vclock_now(vm->clock) - start);
+    for (;;) {
+        /* One reading per round: time that passes between two readings
+         * must not turn `left` negative (a sleep of centuries). */
+        uint64_t done = vclock_now(vm->clock) - start;
+        if (done >= ns)
+            break;
+        uint64_t left = ns - done;
         struct timespec ts = { (time_t)(left / 1000000000u), (long)(left % 1000000000u) };
         nanosleep(&ts, NULL);
     }

@@ -12,36 +12,22 @@
 
 static uint8_t image[PM_OFF + PM_SIZE];
 
-static void put(uint8_t *p, uint64_t v, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get(const uint8_t *p, unsigned n)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* A minimal protocol-2.15 bzImage: relocatable, runs at 16 MiB, 8 MiB init_size. */
 static void make_image(void)
 {
     memset(image, 0, sizeof image);
     image[0x1f1] = SETUP_SECTS;
-    put(image + 0x1fe, 0xaa55, 2);
+    put_le(image + 0x1fe, 0xaa55, 2);
     image[0x201] = 0x68;                  /* header up to 0x26a */
     memcpy(image + 0x202, "HdrS", 4);
-    put(image + 0x206, 0x020f, 2);
+    put_le(image + 0x206, 0x020f, 2);
     image[0x211] = 0x01;                  /* LOADED_HIGH */
-    put(image + 0x214, 0x100000, 4);
-    put(image + 0x22c, 0x7fffffff, 4);
+    put_le(image + 0x214, 0x100000, 4);
+    put_le(image + 0x22c, 0x7fffffff, 4);
     image[0x234] = 1;
-    put(image + 0x238, 255, 4);           /* cmdline_size */
-    put(image + 0x258, 0x1000000, 8);
-    put(image + 0x260, 0x800000, 4);
+    put_le(image + 0x238, 255, 4);           /* cmdline_size */
+    put_le(image + 0x258, 0x1000000, 8);
+    put_le(image + 0x260, 0x800000, 4);
     for (unsigned i = 0; i < PM_SIZE; i++)
         image[PM_OFF + i] = (uint8_t)(i * 7 + 1);
 }
@@ -130,12 +116,12 @@ static void test_boot_state(void **st)
     /* The header is copied in, then the loader's fields. */
     assert_memory_equal(bp + 0x202, "HdrS", 4);
     assert_int_equal(bp[0x210], 0xff);                      /* type_of_loader */
-    uint32_t cmd = (uint32_t)get(bp + 0x228, 4);
+    uint32_t cmd = (uint32_t)get_le(bp + 0x228, 4);
     char line[64];
     assert_true(physmem_rw(pm, cmd, line, 20, false));
     assert_string_equal(line, "console=ttyS0 quiet");
-    uint32_t rd = (uint32_t)get(bp + 0x218, 4);
-    assert_int_equal(get(bp + 0x21c, 4), sizeof initrd);
+    uint32_t rd = (uint32_t)get_le(bp + 0x218, 4);
+    assert_int_equal(get_le(bp + 0x21c, 4), sizeof initrd);
     assert_int_equal(rd & 0xfff, 0);
     assert_true(rd >= 0x1000000 + 0x800000);                /* above the decompressed kernel */
     assert_true(rd + sizeof initrd <= (64u << 20) - 0x20000); /* below the ACPI region */
@@ -150,8 +136,8 @@ static void test_boot_state(void **st)
     bool acpi = false;
     for (unsigned i = 0; i < n; i++) {
         const uint8_t *e = bp + 0x2d0 + 20 * i;
-        uint64_t base = get(e, 8), len = get(e + 8, 8);
-        uint32_t type = (uint32_t)get(e + 16, 4);
+        uint64_t base = get_le(e, 8), len = get_le(e + 8, 8);
+        uint32_t type = (uint32_t)get_le(e + 16, 4);
         if (type == 1)
             ram += len;
         if (type == 3)
@@ -173,7 +159,7 @@ static void test_boot_state(void **st)
     uint8_t rv[9];
     assert_true(physmem_rw(pm, 0xffff0, rv, sizeof rv, false));
     assert_int_equal(rv[0], 0xba);
-    assert_int_equal(get(rv + 1, 2), 0xcf9);
+    assert_int_equal(get_le(rv + 1, 2), 0xcf9);
     vm_destroy(vm);
 }
 

@@ -36,7 +36,8 @@ static const char run_usage[] =
     "Boots a PC (i440FX, PIIX3/PIIX4 PM, 8259 PICs, local and I/O APICs, 8254 PIT,\n"
     "HPET, RTC, 16550A COM1, 8042, ACPI, fw_cfg)\n"
     "in the foreground: a Linux kernel given with --kernel, else the firmware\n"
-    "given with --bios, else the default guest built by `make guest`.\n"
+    "given with --bios (SeaBIOS by default when drives are attached), else the\n"
+    "default guest built by `make guest`.\n"
     "\n"
     "  --memory MB          guest RAM in MiB, 1..65536 (default 256)\n"
     "  --cpus N             virtual CPUs, 1..4 (default 1)\n"
@@ -45,6 +46,13 @@ static const char run_usage[] =
     "  --kernel BZIMAGE     boot this Linux kernel directly (x86 boot protocol)\n"
     "  --initrd FILE        initial ramdisk for --kernel\n"
     "  --append CMDLINE     kernel command line for --kernel\n"
+    "  --disk FILE[,if=ide|sata|virtio][,readonly]\n"
+    "                       attach a disk image (VDI, VMDK, VHD, qcow2, raw: told\n"
+    "                       apart by content) on IDE (default), AHCI SATA or virtio-blk;\n"
+    "                       repeatable\n"
+    "  --cdrom FILE[,if=ide|sata]\n"
+    "                       attach a CD/DVD drive holding an ISO image; repeatable\n"
+    "  --boot ORDER         firmware boot order, e.g. cdrom,disk (default: disk,cdrom)\n"
     "  --serial BACKEND     COM1: stdio, file:PATH or none (default stdio)\n"
     "  --debugcon FILE      debug console port 0x402 to FILE (or stdio, file:PATH, none)\n"
     "  --debug-exit         port 0xF4: a write of V ends caixa with status (V<<1)|1\n"
@@ -64,7 +72,90 @@ struct run_opts {
     int gdb_port;            /* 0: none */
     const char *trace;
     const char *kernel, *initrd, *append;
+    struct vm_drive drives[VM_MAX_DRIVES];
+    int ndrives;
+    enum vm_boot_dev boot[VM_MAX_BOOT];
 };
+
+static const struct {
+    const char *name;
+    enum vm_drive_bus bus;
+} drive_buses[] = {
+    {"ide", VM_BUS_IDE},
+    {"sata", VM_BUS_SATA},
+    {"virtio", VM_BUS_VIRTIO},
+};
+
+/* "FILE[,if=BUS][,readonly]" for --disk/--cdrom. The file name ends at the
+ * first comma, which becomes its terminator once the options are read (argv
+ * is ours to change). Returns false after a message. */
+static bool parse_drive(const char *flag, char *arg, bool cdrom, struct run_opts *o)
+{
+    if (o->ndrives == VM_MAX_DRIVES) {
+        log_error("%s %s: at most %d drives", flag, arg, VM_MAX_DRIVES);
+        return false;
+    }
+    struct vm_drive *d = &o->drives[o->ndrives];
+    *d = (struct vm_drive){.bus = VM_BUS_IDE, .cdrom = cdrom, .read_only = cdrom};
+    const char *comma = strchr(arg, ',');
+    size_t flen = comma ? (size_t)(comma - arg) : strlen(arg);
+    if (flen == 0) {
+        log_error("%s '%s': expected FILE[,if=ide|sata%s]", flag, arg, cdrom ? "" : "|virtio][,readonly");
+        return false;
+    }
+    while (comma) {
+        const char *opt = comma + 1;
+        comma = strchr(opt, ',');
+        size_t olen = comma ? (size_t)(comma - opt) : strlen(opt);
+        bool ok = false;
+        if (olen > 3 && strncmp(opt, "if=", 3) == 0) {
+            for (size_t b = 0; b < ARRAY_SIZE(drive_buses); b++)
+                if (strlen(drive_buses[b].name) == olen - 3 && !strncmp(opt + 3, drive_buses[b].name, olen - 3)) {
+                    d->bus = drive_buses[b].bus;
+                    ok = !(cdrom && d->bus == VM_BUS_VIRTIO);
+                }
+        } else if (olen == 8 && strncmp(opt, "readonly", 8) == 0) {
+            d->read_only = ok = true;
+        }
+        if (!ok) {
+            log_error("%s %s: unknown option '%.*s' (expected if=ide|sata%s)", flag, arg, (int)olen, opt,
+                      cdrom ? "" : "|virtio or readonly");
+            return false;
+        }
+    }
+    arg[flen] = 0;
+    d->spec = arg;
+    o->ndrives++;
+    return true;
+}
+
+/* "cdrom,disk": the devices the firmware tries, in order. */
+static bool parse_boot(const char *arg, struct run_opts *o)
+{
+    int n = 0;
+    const char *p = arg;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        enum vm_boot_dev dev = VM_BOOT_NONE;
+        if (len == 4 && !strncmp(p, "disk", 4))
+            dev = VM_BOOT_DISK;
+        else if ((len == 5 && !strncmp(p, "cdrom", 5)) || (len == 3 && !strncmp(p, "dvd", 3)))
+            dev = VM_BOOT_CDROM;
+        if (dev == VM_BOOT_NONE || n == VM_MAX_BOOT) {
+            log_error("--boot %s: expected a list of disk and cdrom, e.g. cdrom,disk", arg);
+            return false;
+        }
+        o->boot[n++] = dev;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (n == 0) {
+        log_error("--boot: expected a list of disk and cdrom, e.g. cdrom,disk");
+        return false;
+    }
+    return true;
+}
 
 /* "--flag VALUE" or "--flag=VALUE": the value, or NULL after a message. */
 static const char *flag_value(int argc, char **argv, int *i, const char *flag)
@@ -124,6 +215,14 @@ static int parse(int argc, char **argv, struct run_opts *o)
                 return CAIXA_EXIT_USAGE;
         } else if (is_flag(a, "--append")) {
             if (!(o->append = flag_value(argc, argv, &i, "--append")))
+                return CAIXA_EXIT_USAGE;
+        } else if (is_flag(a, "--disk") || is_flag(a, "--cdrom")) {
+            bool cd = is_flag(a, "--cdrom");
+            const char *flag = cd ? "--cdrom" : "--disk";
+            if (!(v = flag_value(argc, argv, &i, flag)) || !parse_drive(flag, (char *)v, cd, o))
+                return CAIXA_EXIT_USAGE;
+        } else if (is_flag(a, "--boot")) {
+            if (!(v = flag_value(argc, argv, &i, "--boot")) || !parse_boot(v, o))
                 return CAIXA_EXIT_USAGE;
         } else if (is_flag(a, "--serial")) {
             if (!(o->serial = flag_value(argc, argv, &i, "--serial")))
@@ -307,7 +406,7 @@ int cmd_run(int argc, char **argv)
 #endif
     char *guest_paths[4] = {NULL, NULL, NULL, NULL};
     struct kernel_boot kb = {0};
-    if (!o.kernel && !o.bios && default_guest(&o, guest_paths) < 0)
+    if (!o.kernel && !o.bios && o.ndrives == 0 && default_guest(&o, guest_paths) < 0)
         rc = CAIXA_EXIT_USAGE;
     if (rc < 0 && o.kernel && load_kernel(&o, o.memory_mb << 20, &kb) < 0)
         rc = CAIXA_EXIT_USAGE;
@@ -350,7 +449,10 @@ int cmd_run(int argc, char **argv)
         .trace = trace,
         .boot_fn = kb.kernel ? linux_boot_on_reset : NULL,
         .boot_opaque = kb.kernel ? &kb.lb : NULL,
+        .ndrives = o.ndrives,
     };
+    memcpy(p.drives, o.drives, sizeof p.drives);
+    memcpy(p.boot, o.boot, sizeof p.boot);
     struct vm *vm = vm_create(&p);
     free(bios); /* physmem keeps its own copy */
     free(debugcon);

@@ -18,6 +18,7 @@ struct vm;
 struct config;
 struct timer;
 struct chardev;
+struct blockdev;
 
 typedef struct device device;
 
@@ -48,6 +49,10 @@ typedef struct pio_ops {
 
 int vm_register_pio(struct vm *vm, uint16_t base, uint16_t len, const pio_ops *ops, void *opaque);
 int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t size, const mmio_ops *ops, void *opaque);
+/* Remove what was registered at exactly that base and length (a moving
+ * PCI BAR); nothing happens if nothing was. */
+void vm_unregister_pio(struct vm *vm, uint16_t base, uint16_t len);
+void vm_unregister_mmio(struct vm *vm, uint64_t base, uint64_t size);
 struct physmem *vm_physmem(struct vm *vm);
 
 /* --- interrupts -------------------------------------------------------- */
@@ -144,6 +149,101 @@ int vm_pci_register(struct vm *vm, uint8_t devfn, const pci_ops *ops, void *opaq
 uint32_t vm_pci_config_read(struct vm *vm, uint8_t bus, uint8_t devfn, uint8_t reg, unsigned size);
 void vm_pci_config_write(struct vm *vm, uint8_t bus, uint8_t devfn, uint8_t reg, uint32_t val, unsigned size);
 
+/* --- PCI functions with a standard header --------------------------------
+ * The configuration header of a type-0 function (PCI Local Bus Spec 3.0,
+ * 6.1-6.2), its base address registers mapped into the port and memory
+ * space while decoding is on, INTx through the PIIX wiring, and bus-master
+ * DMA. A device embeds a pci_function, fills its ID, declares its BARs and
+ * capabilities, then registers it; registers from 0x40 up that it makes
+ * writable (wmask) it sees change through config_written. */
+#define PCI_CFG_SPACE 256
+#define PCI_NUM_BARS 6
+
+/* Header registers (PCI 3.0, 6.1). */
+#define PCI_VENDOR_ID 0x00
+#define PCI_DEVICE_ID 0x02
+#define PCI_COMMAND 0x04
+#define PCI_STATUS 0x06
+#define PCI_REVISION_ID 0x08
+#define PCI_PROG_IF 0x09
+#define PCI_SUBCLASS 0x0A
+#define PCI_CLASS 0x0B
+#define PCI_CACHE_LINE 0x0C
+#define PCI_LATENCY 0x0D
+#define PCI_HEADER_TYPE 0x0E
+#define PCI_BAR0 0x10
+#define PCI_SUBSYS_VENDOR 0x2C
+#define PCI_SUBSYS_ID 0x2E
+#define PCI_CAP_PTR 0x34
+#define PCI_INT_LINE 0x3C
+#define PCI_INT_PIN 0x3D
+#define PCI_DEVICE_REGS 0x40          /* first device-specific register */
+
+#define PCI_CMD_IO 0x0001
+#define PCI_CMD_MEM 0x0002
+#define PCI_CMD_MASTER 0x0004
+#define PCI_CMD_INTX_DISABLE 0x0400
+#define PCI_STS_INTX 0x0008           /* interrupt status (RO) */
+#define PCI_STS_CAP_LIST 0x0010
+
+/* PIIX wiring: INTx pin p (1 = INTA) of slot s goes to PIRQ (s + p - 2) mod 4,
+ * and PIRQA-D are GSI 16-19 (the DSDT's _PRT says the same). */
+#define PCI_PIRQ_GSI_BASE 16
+#define PCI_INTX_GSI(slot, pin) (PCI_PIRQ_GSI_BASE + (((slot) + (pin) + 2) & 3))
+
+enum pci_bar_kind { PCI_BAR_NONE, PCI_BAR_IO, PCI_BAR_MEM32, PCI_BAR_MEM64 };
+
+struct pci_bar {
+    enum pci_bar_kind kind;
+    uint64_t size;                  /* power of two: I/O >= 4, memory >= 16 */
+    const pio_ops *pio;             /* PCI_BAR_IO */
+    const mmio_ops *mmio;           /* PCI_BAR_MEM32/64 */
+    void *opaque;
+    bool mapped;                    /* decoded at `addr` now */
+    uint64_t addr;
+};
+
+typedef struct pci_function pci_function;
+struct pci_function {
+    struct vm *vm;
+    uint8_t devfn;
+    uint8_t config[PCI_CFG_SPACE];
+    uint8_t wmask[PCI_CFG_SPACE];   /* bits the guest may write */
+    uint8_t w1c[PCI_CFG_SPACE];     /* bits a written 1 clears */
+    struct pci_bar bar[PCI_NUM_BARS];
+    uint8_t next_cap;               /* where pci_add_capability puts the next one */
+    bool intx_level;
+    /* After every configuration write, once the header's own effects
+     * (BAR decoding, INTx) are done; may be NULL. */
+    void (*config_written)(pci_function *f, uint8_t reg, unsigned size);
+    void *opaque;                   /* for the device */
+};
+
+struct pci_id {
+    uint16_t vendor, device, subsys_vendor, subsys;
+    uint8_t revision;
+    uint8_t class_code, subclass, prog_if;
+    uint8_t int_pin;                /* 1-4: INTA-INTD; 0: no INTx */
+};
+
+/* Fills the header (all else zero, read-only); no BARs yet. */
+void pci_function_init(pci_function *f, struct vm *vm, uint8_t devfn, const struct pci_id *id);
+/* BAR n (BAR n+1 too for PCI_BAR_MEM64); ops are pio_ops or mmio_ops. */
+void pci_function_bar(pci_function *f, unsigned n, enum pci_bar_kind kind, uint64_t size,
+                      const void *ops, void *opaque);
+/* Appends a capability of len bytes (id and next pointer included) from
+ * 0x40 up; returns its offset, 0 when the space is full. */
+uint8_t pci_add_capability(pci_function *f, uint8_t cap_id, uint8_t len);
+int pci_function_register(pci_function *f);
+/* Machine reset of the header: decoding off, BARs and interrupt line 0. */
+void pci_function_reset(pci_function *f);
+/* The function's INTx line (wired-OR with the others on its PIRQ). */
+void pci_set_intx(pci_function *f, int level);
+/* Bus-master DMA to/from guest RAM: false, and nothing done, when bus
+ * mastering is off or any byte is not RAM. Any thread; no lock needed. */
+bool pci_dma_read(pci_function *f, uint64_t addr, void *buf, size_t len);
+bool pci_dma_write(pci_function *f, uint64_t addr, const void *buf, size_t len);
+
 /* --- machine control --------------------------------------------------- */
 void vm_request_reset(struct vm *vm);              /* hard reset, or exit if --no-reboot */
 void vm_request_poweroff(struct vm *vm, int exit_status);
@@ -169,6 +269,9 @@ const char *cfg_get_str(struct config *cfg, const char *key, const char *def);
 /* --- host ends --------------------------------------------------------- */
 /* Finds the host backend the user attached by name ("serial0"), or NULL. */
 struct chardev *vm_chardev(struct vm *vm, const char *name);
+/* The drive the user attached under that name ("drive0": drivers/blockdev.h),
+ * or NULL. A storage controller's config names its drives. */
+struct blockdev *vm_blockdev(struct vm *vm, const char *name);
 /* Errors: one line for the user, as "caixa: <device>: <message>". */
 void vm_error(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vm_log(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

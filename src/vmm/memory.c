@@ -98,20 +98,46 @@ int physmem_set_bios(physmem *pm, const uint8_t *image, size_t size)
 
 int physmem_add_mmio(physmem *pm, uint64_t base, uint64_t size, const mmio_ops *ops, void *opaque)
 {
-    if (!ops || size == 0 || base + size < base || pm->n_mmio >= PHYSMEM_MAX_MMIO) {
+    if (!ops || size == 0 || base + size < base) {
         errno = EINVAL;
         return -1;
     }
+    int slot = -1;
     for (int i = 0; i < pm->n_mmio; i++) {
         const struct mmio_region *r = &pm->mmio[i];
-        if (base < r->base + r->size && r->base < base + size) {
+        if (r->size == 0 && slot < 0)
+            slot = i;
+        if (r->size && base < r->base + r->size && r->base < base + size) {
             errno = EEXIST;
             return -1;
         }
     }
-    pm->mmio[pm->n_mmio++] = (struct mmio_region){base, size, ops, opaque};
+    if (slot < 0) {
+        if (pm->n_mmio >= PHYSMEM_MAX_MMIO) {
+            errno = ENOSPC;
+            return -1;
+        }
+        slot = pm->n_mmio++;
+    }
+    pm->mmio[slot] = (struct mmio_region){base, size, ops, opaque};
     bump_generation(pm);
     return 0;
+}
+
+void *physmem_del_mmio(physmem *pm, uint64_t base, uint64_t size)
+{
+    for (int i = 0; i < pm->n_mmio; i++) {
+        struct mmio_region *r = &pm->mmio[i];
+        if (r->size && r->base == base && r->size == size) {
+            /* A vCPU may be in this region's callbacks right now: leave ops
+             * and opaque valid, only stop matching addresses. */
+            r->size = 0;
+            bump_generation(pm);
+            return r->opaque;
+        }
+    }
+    errno = ENOENT;
+    return NULL;
 }
 
 void physmem_set_pam(physmem *pm, uint32_t base, uint32_t size, bool read_ram, bool write_ram)
@@ -143,7 +169,7 @@ static struct mmio_region *find_mmio(physmem *pm, uint64_t gpa, uint64_t *next_s
         struct mmio_region *r = &pm->mmio[i];
         if (gpa - r->base < r->size)
             return r;
-        if (r->base > gpa && r->base < *next_start)
+        if (r->size && r->base > gpa && r->base < *next_start)
             *next_start = r->base;
     }
     return NULL;
@@ -358,7 +384,7 @@ uint8_t *physmem_ram_ptr(physmem *pm, uint64_t gpa, size_t len)
         return NULL;
     for (int i = 0; i < pm->n_mmio; i++) {
         const struct mmio_region *r = &pm->mmio[i];
-        if (gpa < r->base + r->size && r->base < end + (len == 0))
+        if (r->size && gpa < r->base + r->size && r->base < end + (len == 0))
             return NULL;
     }
     return pm->ram + (high ? pm->below_4g + (gpa - FOUR_GIB) : gpa);

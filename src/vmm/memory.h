@@ -87,6 +87,9 @@ void physmem_destroy(physmem *pm);
 /* Takes a copy of the image (64 KiB..2 MiB, power of two recommended). */
 int physmem_set_bios(physmem *pm, const uint8_t *image, size_t size);
 int physmem_add_mmio(physmem *pm, uint64_t base, uint64_t size, const mmio_ops *ops, void *opaque);
+/* Removes the region registered at exactly base/size (a PCI BAR moving);
+ * returns its opaque, or NULL with errno ENOENT. Its slot is reused later. */
+void *physmem_del_mmio(physmem *pm, uint64_t base, uint64_t size);
 /* PAM control for [base, base+size) inside 0xC0000-0xFFFFF. */
 void physmem_set_pam(physmem *pm, uint32_t base, uint32_t size, bool read_ram, bool write_ram);
 

@@ -35,20 +35,38 @@ int pio_register(struct pio_table *t, uint16_t base, uint16_t len, const pio_ops
         errno = EINVAL;
         return -1;
     }
-    if (t->n >= PIO_MAX_RANGES) {
-        errno = ENOSPC;
-        return -1;
-    }
     for (uint32_t p = base; p < (uint32_t)base + len; p++) {
         if (t->owner[p]) {
             errno = EEXIST;
             return -1;
         }
     }
-    t->ranges[t->n] = (struct pio_range){base, len, ops, opaque};
-    t->n++;
+    /* A slot freed by pio_unregister (len 0) first, else a new one. */
+    unsigned slot = 0;
+    while (slot < t->n && t->ranges[slot].len)
+        slot++;
+    if (slot == PIO_MAX_RANGES) {
+        errno = ENOSPC;
+        return -1;
+    }
+    t->ranges[slot] = (struct pio_range){base, len, ops, opaque};
+    if (slot == t->n)
+        t->n++;
     for (uint32_t p = base; p < (uint32_t)base + len; p++)
-        t->owner[p] = (uint16_t)t->n;
+        t->owner[p] = (uint16_t)(slot + 1);
+    return 0;
+}
+
+int pio_unregister(struct pio_table *t, uint16_t base, uint16_t len)
+{
+    uint16_t o = t->owner[base];
+    if (!o || t->ranges[o - 1].base != base || t->ranges[o - 1].len != len) {
+        errno = ENOENT;
+        return -1;
+    }
+    for (uint32_t p = base; p < (uint32_t)base + len; p++)
+        t->owner[p] = 0;
+    t->ranges[o - 1].len = 0;
     return 0;
 }
 

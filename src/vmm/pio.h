@@ -18,6 +18,9 @@ void pio_table_free(struct pio_table *t);
 /* Returns 0, or -1 (errno EEXIST if any port is taken, EINVAL for a range
  * past 0xFFFF or of length 0, ENOSPC when the table is full). */
 int pio_register(struct pio_table *t, uint16_t base, uint16_t len, const pio_ops *ops, void *opaque);
+/* Removes the range registered at exactly base/len (a PCI BAR moving).
+ * Returns 0, or -1 with errno ENOENT. */
+int pio_unregister(struct pio_table *t, uint16_t base, uint16_t len);
 /* size 1, 2 or 4. An access whose bytes belong to different ranges (or
  * none) is split into byte accesses. */
 uint32_t pio_in(struct pio_table *t, uint16_t port, unsigned size);

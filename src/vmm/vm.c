@@ -13,6 +13,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "drivers/blockdev.h"
 #include "drivers/chardev.h"
 #include "runtime/errors.h"
 #include "runtime/evloop.h"
@@ -44,6 +45,28 @@ static int add_chardev(struct vm *vm, const char *name, const char *spec, const 
     vm->chardevs[vm->n_chardevs].name = xstrdup(name);
     vm->chardevs[vm->n_chardevs].cd = cd;
     vm->n_chardevs++;
+    return 0;
+}
+
+/* Drives do their I/O from creation on (a device may read its medium
+ * before the VM runs, and the unit tests never run it). */
+static int add_drives(struct vm *vm, const struct vm_params *p)
+{
+    if (p->ndrives < 0 || p->ndrives > VM_MAX_DRIVES) {
+        log_error("at most %d drives", VM_MAX_DRIVES);
+        return -1;
+    }
+    for (int i = 0; i < p->ndrives; i++) {
+        const struct vm_drive *d = &p->drives[i];
+        struct blockdev *bd = blockdev_open(d->spec, d->cdrom ? BLK_MEDIA_CDROM : BLK_MEDIA_DISK, d->read_only);
+        if (!bd)
+            return -1;
+        vm->drives[vm->n_drives++] = bd;
+        if (blockdev_attach(bd, &vm->lock) < 0) {
+            log_error("%s: I/O thread: %s", d->spec ? d->spec : "CD/DVD drive", strerror(errno));
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -96,6 +119,8 @@ struct vm *vm_create(const struct vm_params *p)
         goto fail;
     if (p->debugcon && add_chardev(vm, "debugcon", p->debugcon, "--debugcon") < 0)
         goto fail;
+    if (add_drives(vm, p) < 0)
+        goto fail;
 
     for (int i = 0; i < vm->ncpus; i++) {
         struct vm_vcpu *v = &vm->vcpu[i];
@@ -127,6 +152,9 @@ void vm_destroy(struct vm *vm)
         return;
     if (vm->loop)
         evloop_stop(vm->loop);
+    /* Requests in flight complete into devices that still exist. */
+    for (int i = 0; i < vm->n_drives; i++)
+        blockdev_detach(vm->drives[i]);
     for (int i = vm->n_devices - 1; i >= 0; i--) {
         device *d = vm->devices[i];
         vm->cur_dev = d->desc->name;
@@ -139,6 +167,8 @@ void vm_destroy(struct vm *vm)
     for (int i = 0; i < vm->ncpus; i++)
         if (vm->vcpu[i].vm)
             cpu_destroy(&vm->vcpu[i].cpu);
+    for (int i = 0; i < vm->n_drives; i++)
+        blockdev_close(vm->drives[i]);
     for (int i = 0; i < vm->n_chardevs; i++) {
         chardev_close(vm->chardevs[i].cd);
         free(vm->chardevs[i].name);
@@ -513,6 +543,15 @@ struct chardev *vm_chardev(struct vm *vm, const char *name)
         if (strcmp(vm->chardevs[i].name, name) == 0)
             return vm->chardevs[i].cd;
     return NULL;
+}
+
+struct blockdev *vm_blockdev(struct vm *vm, const char *name)
+{
+    unsigned i;
+    char end;
+    if (!vm || sscanf(name, "drive%u%c", &i, &end) != 1 || i >= (unsigned)vm->n_drives)
+        return NULL;
+    return vm->drives[i];
 }
 
 /* --- messages ------------------------------------------------------------- */

@@ -15,6 +15,9 @@
 #include <stdint.h>
 
 #define CAIXA_MAX_CPUS 4
+/* Drives: IDE has 4 places, the AHCI controller 6 ports, virtio one PCI
+ * slot per disk. */
+#define VM_MAX_DRIVES 12
 
 struct vm;
 struct cpu;
@@ -22,6 +25,20 @@ struct config;
 struct evloop;
 
 enum vm_state { VM_CREATED, VM_RUNNING, VM_PAUSED, VM_RESETTING, VM_OFF };
+
+/* The storage controller a drive hangs on. */
+enum vm_drive_bus { VM_BUS_IDE, VM_BUS_SATA, VM_BUS_VIRTIO };
+
+struct vm_drive {
+    const char *spec;         /* image file or iscsi:// URL; NULL: empty CD/DVD drive */
+    enum vm_drive_bus bus;
+    bool cdrom;               /* a CD/DVD drive (read-only medium) */
+    bool read_only;
+};
+
+/* Boot devices, in the order the firmware tries them. */
+enum vm_boot_dev { VM_BOOT_NONE, VM_BOOT_DISK, VM_BOOT_CDROM };
+#define VM_MAX_BOOT 4
 
 struct vm_params {
     uint64_t ram_size;        /* bytes, a multiple of 4 KiB, at least 1 MiB */
@@ -38,6 +55,11 @@ struct vm_params {
      * with the platform lock held. NULL: the BIOS boots the machine. */
     void (*boot_fn)(void *opaque, struct vm *vm);
     void *boot_opaque;
+    /* Drives in the order given; each becomes "drive<i>" (vm_blockdev). */
+    struct vm_drive drives[VM_MAX_DRIVES];
+    int ndrives;
+    /* SeaBIOS's boot order; all VM_BOOT_NONE: its default (disks, then CDs). */
+    enum vm_boot_dev boot[VM_MAX_BOOT];
 };
 
 /* Builds the machine. Returns NULL after printing one "caixa: ..." line. */

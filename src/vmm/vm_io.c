@@ -134,11 +134,17 @@ uint64_t vm_cpu_tsc_to_ns(struct vm *vm, int cpu_index, uint64_t tsc)
     return cpu_tsc_to_ns(&vm->vcpu[cpu_index].cpu, tsc);
 }
 
-int vm_register_pio(struct vm *vm, uint16_t base, uint16_t len, const pio_ops *ops, void *opaque)
+int vm_map_pio(struct vm *vm, uint16_t base, uint16_t len, const pio_ops *ops, void *opaque)
 {
     pthread_mutex_lock(&vm->lock);
     int rc = pio_register(vm->pio, base, len, ops, opaque);
     pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+int vm_register_pio(struct vm *vm, uint16_t base, uint16_t len, const pio_ops *ops, void *opaque)
+{
+    int rc = vm_map_pio(vm, base, len, ops, opaque);
     if (rc < 0)
         vm_error(vm, "I/O ports 0x%x-0x%x: %s", base, base + (len ? len - 1 : 0),
                  errno == EEXIST ? "already taken" : strerror(errno));
@@ -166,22 +172,49 @@ static void locked_mmio_write(void *opaque, uint64_t off, uint64_t val, unsigned
 
 static const mmio_ops locked_mmio_ops = {locked_mmio_read, locked_mmio_write};
 
-int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t size, const mmio_ops *ops, void *opaque)
+int vm_map_mmio(struct vm *vm, uint64_t base, uint64_t size, const mmio_ops *ops, void *opaque)
 {
     int rc = -1;
     pthread_mutex_lock(&vm->lock);
-    if (vm->n_mmio >= PHYSMEM_MAX_MMIO || !ops) {
+    int slot = 0;
+    while (slot < vm->n_mmio && vm->mmio[slot].used)
+        slot++;
+    if (slot >= PHYSMEM_MAX_MMIO || !ops) {
         errno = ENOSPC;
     } else {
-        struct vm_mmio *m = &vm->mmio[vm->n_mmio];
-        *m = (struct vm_mmio){vm, ops, opaque};
+        struct vm_mmio *m = &vm->mmio[slot];
+        *m = (struct vm_mmio){vm, ops, opaque, true};
         rc = physmem_add_mmio(&vm->mem, base, size, &locked_mmio_ops, m);
-        if (rc == 0)
+        if (rc == 0 && slot == vm->n_mmio)
             vm->n_mmio++;
+        else if (rc < 0)
+            m->used = false;
     }
     pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t size, const mmio_ops *ops, void *opaque)
+{
+    int rc = vm_map_mmio(vm, base, size, ops, opaque);
     if (rc < 0)
         vm_error(vm, "MMIO 0x%llx+0x%llx: %s", (unsigned long long)base, (unsigned long long)size,
                  errno == EEXIST ? "overlaps another region" : strerror(errno));
     return rc;
+}
+
+void vm_unregister_mmio(struct vm *vm, uint64_t base, uint64_t size)
+{
+    pthread_mutex_lock(&vm->lock);
+    struct vm_mmio *m = physmem_del_mmio(&vm->mem, base, size);
+    if (m)
+        m->used = false;
+    pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_unregister_pio(struct vm *vm, uint16_t base, uint16_t len)
+{
+    pthread_mutex_lock(&vm->lock);
+    pio_unregister(vm->pio, base, len);
+    pthread_mutex_unlock(&vm->lock);
 }

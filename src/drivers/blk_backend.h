@@ -1,0 +1,33 @@
+/* What carries out a drive's requests (private to src/drivers/blockdev*):
+ * an image file through storage/image.h, or an iSCSI LUN. Calls come from
+ * the drive's I/O thread only, one at a time. */
+#ifndef CAIXA_DRIVERS_BLK_BACKEND_H
+#define CAIXA_DRIVERS_BLK_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "drivers/blockdev.h"
+
+struct blk_backend;
+
+struct blk_backend_ops {
+    /* Sector-aligned, inside the size; 0 or a negative errno. */
+    int (*read)(struct blk_backend *be, uint64_t off, void *buf, size_t len);
+    int (*write)(struct blk_backend *be, uint64_t off, const void *buf, size_t len);
+    int (*flush)(struct blk_backend *be);
+    int (*discard)(struct blk_backend *be, uint64_t off, uint64_t len);  /* NULL: nothing */
+    uint64_t (*size)(struct blk_backend *be);
+    void (*close)(struct blk_backend *be);
+};
+
+struct blk_backend {
+    const struct blk_backend_ops *ops;
+    bool read_only;
+};
+
+/* NULL after one "caixa: ..." line. */
+struct blk_backend *blk_image_open(const char *path, enum blk_media media, bool read_only);
+
+#endif

@@ -1,0 +1,264 @@
+/* Block host ends: a queue of requests per drive, carried out by the
+ * drive's own I/O thread on the medium's backend (a disk image through
+ * storage/image.h, or an iSCSI LUN), completions delivered under the
+ * platform lock. One thread per drive keeps requests in order, which is
+ * what the image formats' crash ordering assumes, and never lets a vCPU
+ * wait for the host's disk. */
+#include "drivers/blockdev.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drivers/blk_backend.h"
+#include "runtime/log.h"
+#include "runtime/util.h"
+
+struct blockdev {
+    char *spec;                   /* NULL: no medium (an empty CD-ROM drive) */
+    enum blk_media media;
+    bool read_only;
+    struct blk_backend *be;
+
+    pthread_mutex_t qlock;        /* the queue, `busy`, `stop` */
+    pthread_cond_t qcond;         /* work arrived or stop */
+    pthread_cond_t idle;          /* queue empty and nothing running */
+    struct blk_req *head, *tail;
+    bool busy, stop, started;
+    pthread_t thread;
+
+    pthread_mutex_t *vm_lock;
+    void (*media_cb)(void *opaque);
+    void *media_opaque;
+};
+
+static int do_rw(struct blk_backend *be, struct blk_req *r, uint64_t size)
+{
+    uint64_t off = r->offset, total = 0;
+    if (r->iovcnt < 1 || r->iovcnt > BLK_MAX_IOV || off % BLK_SECTOR)
+        return -EINVAL;
+    for (int i = 0; i < r->iovcnt; i++) {
+        if (r->iov[i].iov_len % BLK_SECTOR)
+            return -EINVAL;
+        total += r->iov[i].iov_len;
+    }
+    if (off > size || total > size - off)
+        return -EINVAL;
+    for (int i = 0; i < r->iovcnt; i++) {
+        size_t len = r->iov[i].iov_len;
+        int rc = r->op == BLK_READ ? be->ops->read(be, off, r->iov[i].iov_base, len)
+                                   : be->ops->write(be, off, r->iov[i].iov_base, len);
+        if (rc < 0)
+            return rc;
+        off += len;
+    }
+    return 0;
+}
+
+static int do_request(struct blockdev *bd, struct blk_backend *be, struct blk_req *r)
+{
+    if (!be)
+        return -ENOMEDIUM;
+    uint64_t size = be->ops->size(be);
+    switch (r->op) {
+    case BLK_READ:
+        return do_rw(be, r, size);
+    case BLK_WRITE:
+        return bd->read_only ? -EROFS : do_rw(be, r, size);
+    case BLK_FLUSH:
+        return bd->read_only ? 0 : be->ops->flush(be);
+    case BLK_DISCARD:
+        if (bd->read_only)
+            return -EROFS;
+        if (r->offset % BLK_SECTOR || r->len % BLK_SECTOR || r->offset > size || r->len > size - r->offset)
+            return -EINVAL;
+        return be->ops->discard ? be->ops->discard(be, r->offset, r->len) : 0;
+    }
+    return -EINVAL;
+}
+
+static void *io_thread(void *opaque)
+{
+    struct blockdev *bd = opaque;
+    pthread_mutex_lock(&bd->qlock);
+    for (;;) {
+        while (!bd->head && !bd->stop)
+            pthread_cond_wait(&bd->qcond, &bd->qlock);
+        if (!bd->head)
+            break;
+        struct blk_req *r = bd->head;
+        bd->head = r->next_;
+        if (!bd->head)
+            bd->tail = NULL;
+        bd->busy = true;
+        struct blk_backend *be = bd->be;   /* blockdev_change_medium swaps it only while idle */
+        pthread_mutex_unlock(&bd->qlock);
+
+        int status = do_request(bd, be, r);
+        if (status < 0 && status != -EINVAL && status != -EROFS && status != -ENOMEDIUM)
+            log_debug("%s: I/O error at byte %llu: %s", bd->spec ? bd->spec : "drive",
+                      (unsigned long long)r->offset, strerror(-status));
+        pthread_mutex_lock(bd->vm_lock);
+        r->done(r, status);
+        pthread_mutex_unlock(bd->vm_lock);
+
+        pthread_mutex_lock(&bd->qlock);
+        bd->busy = false;
+        pthread_cond_broadcast(&bd->idle);
+    }
+    pthread_mutex_unlock(&bd->qlock);
+    return NULL;
+}
+
+void blockdev_submit(struct blockdev *bd, struct blk_req *req)
+{
+    req->next_ = NULL;
+    pthread_mutex_lock(&bd->qlock);
+    if (bd->tail)
+        bd->tail->next_ = req;
+    else
+        bd->head = req;
+    bd->tail = req;
+    pthread_cond_signal(&bd->qcond);
+    pthread_mutex_unlock(&bd->qlock);
+}
+
+/* Waits until the I/O thread has nothing queued or running. */
+static void drain(struct blockdev *bd)
+{
+    pthread_mutex_lock(&bd->qlock);
+    while (bd->started && (bd->head || bd->busy))
+        pthread_cond_wait(&bd->idle, &bd->qlock);
+    pthread_mutex_unlock(&bd->qlock);
+}
+
+static struct blk_backend *open_backend(const char *spec, enum blk_media media, bool read_only)
+{
+    return blk_image_open(spec, media, read_only);
+}
+
+struct blockdev *blockdev_open(const char *spec, enum blk_media media, bool read_only)
+{
+    if (media == BLK_MEDIA_CDROM)
+        read_only = true;
+    struct blk_backend *be = NULL;
+    if (spec) {
+        be = open_backend(spec, media, read_only);
+        if (!be)
+            return NULL;
+    } else if (media != BLK_MEDIA_CDROM) {
+        log_error("a disk needs an image");
+        return NULL;
+    }
+    struct blockdev *bd = xcalloc(1, sizeof *bd);
+    bd->spec = spec ? xstrdup(spec) : NULL;
+    bd->media = media;
+    bd->read_only = read_only || (be && be->read_only);
+    bd->be = be;
+    pthread_mutex_init(&bd->qlock, NULL);
+    pthread_cond_init(&bd->qcond, NULL);
+    pthread_cond_init(&bd->idle, NULL);
+    return bd;
+}
+
+int blockdev_attach(struct blockdev *bd, pthread_mutex_t *lock)
+{
+    bd->vm_lock = lock;
+    bd->stop = false;
+    int rc = pthread_create(&bd->thread, NULL, io_thread, bd);
+    if (rc) {
+        errno = rc;
+        return -1;
+    }
+    bd->started = true;
+    return 0;
+}
+
+void blockdev_detach(struct blockdev *bd)
+{
+    if (!bd->started)
+        return;
+    drain(bd);
+    pthread_mutex_lock(&bd->qlock);
+    bd->stop = true;
+    pthread_cond_signal(&bd->qcond);
+    pthread_mutex_unlock(&bd->qlock);
+    pthread_join(bd->thread, NULL);
+    bd->started = false;
+    if (bd->be && !bd->read_only)
+        bd->be->ops->flush(bd->be);
+}
+
+void blockdev_close(struct blockdev *bd)
+{
+    if (!bd)
+        return;
+    blockdev_detach(bd);
+    if (bd->be)
+        bd->be->ops->close(bd->be);
+    pthread_cond_destroy(&bd->idle);
+    pthread_cond_destroy(&bd->qcond);
+    pthread_mutex_destroy(&bd->qlock);
+    free(bd->spec);
+    free(bd);
+}
+
+uint64_t blockdev_size(struct blockdev *bd)
+{
+    return bd->be ? bd->be->ops->size(bd->be) : 0;
+}
+
+bool blockdev_read_only(struct blockdev *bd)
+{
+    return bd->read_only;
+}
+
+enum blk_media blockdev_media(struct blockdev *bd)
+{
+    return bd->media;
+}
+
+bool blockdev_has_medium(struct blockdev *bd)
+{
+    return bd->be != NULL;
+}
+
+const char *blockdev_spec(struct blockdev *bd)
+{
+    return bd->spec;
+}
+
+void blockdev_set_media_cb(struct blockdev *bd, void (*cb)(void *opaque), void *opaque)
+{
+    bd->media_cb = cb;
+    bd->media_opaque = opaque;
+}
+
+/* The old medium goes once no request runs on it (queued ones see the new
+ * medium); the device hears of the change under the platform lock. */
+int blockdev_change_medium(struct blockdev *bd, const char *spec)
+{
+    if (bd->media != BLK_MEDIA_CDROM) {
+        log_error("%s: only a CD/DVD drive can change its medium", bd->spec ? bd->spec : "drive");
+        return -1;
+    }
+    struct blk_backend *be = NULL;
+    if (spec && !(be = open_backend(spec, bd->media, true)))
+        return -1;
+    pthread_mutex_lock(&bd->qlock);
+    while (bd->busy)
+        pthread_cond_wait(&bd->idle, &bd->qlock);
+    struct blk_backend *old = bd->be;
+    bd->be = be;
+    free(bd->spec);
+    bd->spec = spec ? xstrdup(spec) : NULL;
+    pthread_mutex_unlock(&bd->qlock);
+    if (old)
+        old->ops->close(old);
+    if (bd->media_cb && bd->vm_lock) {
+        pthread_mutex_lock(bd->vm_lock);
+        bd->media_cb(bd->media_opaque);
+        pthread_mutex_unlock(bd->vm_lock);
+    }
+    return 0;
+}

@@ -2,7 +2,9 @@
 # Builds caixa's default guest from Debian's packages only: the kernel of
 # linux-image-amd64 and an initramfs holding busybox-static, the init files
 # in guest/rootfs and the kernel modules listed in GUEST_MODULES (with what
-# they depend on). Cached: does nothing when the outputs exist.
+# they depend on), plus the files under GUEST_EXTRA (a directory copied over
+# the root, for test and benchmark variants). Cached: does nothing when the
+# outputs exist and nothing they come from is newer.
 #
 # usage: scripts/build-guest.sh [OUTDIR]   (default build/default-guest)
 # Outputs: OUTDIR/vmlinuz, OUTDIR/initramfs.cpio.gz, OUTDIR/cmdline, OUTDIR/kernel-release,
@@ -13,11 +15,12 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$here/build/default-guest}
 mkdir -p "$out" && out=$(cd "$out" && pwd)
 GUEST_MODULES=${GUEST_MODULES:-}
+GUEST_EXTRA=${GUEST_EXTRA:-}
 
 if [ -s "$out/vmlinuz" ] && [ -s "$out/initramfs.cpio.gz" ] && [ -s "$out/cmdline" ] && \
    [ -z "${GUEST_REBUILD:-}" ]; then
     newest=$(find "$here/guest/rootfs" "$here/scripts/build-guest.sh" "$here/scripts/mkinitramfs.py" \
-             "$here/scripts/kmod-closure.py" -newer "$out/initramfs.cpio.gz" | head -1)
+             "$here/scripts/kmod-closure.py" ${GUEST_EXTRA:+"$GUEST_EXTRA"} -newer "$out/initramfs.cpio.gz" | head -1)
     [ -z "$newest" ] && exit 0
 fi
 
@@ -51,6 +54,7 @@ root=$work/root
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,lib/modules/"$release"}
 cp -a "$here/guest/rootfs/." "$root/"
 cp "$work/busybox/bin/busybox" "$root/bin/busybox"
+if [ -n "$GUEST_EXTRA" ]; then cp -a "$GUEST_EXTRA/." "$root/"; fi
 # One link per applet busybox has, where the applet says it lives.
 for a in $("$root/bin/busybox" --list-full); do
     [ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"

@@ -15,10 +15,17 @@ packages=(
     qemu-system-x86     # reference machine for guest tests and the benchmark
     qemu-utils          # qemu-img, the disk image oracle
     libcmocka-dev       # unit tests
+    zlib1g-dev          # qcow2 compressed clusters, stream-optimized VMDK grains
     gdb                 # client for the gdb stub tests
     python3             # test helpers
     procps              # pgrep, for the gdb test
     acpica-tools        # iasl/acpiexec: the oracle for the ACPI tables
+    isolinux            # isolinux.bin: the Linux CD the disk boot test builds
+    syslinux-common     # ldlinux.c32 for isolinux
+    e2fsprogs           # mkfs.ext4 -d, debugfs, e2fsck: the ext4 disk test's oracle
+    xorriso             # El Torito ISO images for the IDE/ATAPI boot tests
+    libiscsi-dev        # the iSCSI initiator (iscsi:// disks)
+    tgt                 # tgtd/tgtadm: the iSCSI target the iSCSI test runs
 )
 
 missing=()

@@ -18,6 +18,8 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  run    boot a PC in the foreground (caixa run --help for its flags)\n"
+    "  createmedium, clonemedium, showmediuminfo, modifymedium, checkmedium\n"
+    "         disk images (caixa createmedium --help)\n"
     "\n"
     "Exit status: 0 power-off, 2 bad usage or setup error, 3 guest reset under\n"
     "--no-reboot, (V<<1)|1 debug-exit write of V, 128+N signal N.\n";
@@ -39,6 +41,17 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } medium_cmds[] = {
+        {"createmedium", cmd_createmedium}, {"clonemedium", cmd_clonemedium},
+        {"showmediuminfo", cmd_showmediuminfo}, {"modifymedium", cmd_modifymedium},
+        {"checkmedium", cmd_checkmedium},
+    };
+    for (size_t i = 0; i < sizeof medium_cmds / sizeof medium_cmds[0]; i++)
+        if (strcmp(cmd, medium_cmds[i].name) == 0)
+            return medium_cmds[i].fn(argc - 1, argv + 1);
     if (cmd[0] == '-')
         log_error("unknown option '%s' (try 'caixa --help')", cmd);
     else

@@ -29,5 +29,10 @@ struct blk_backend {
 
 /* NULL after one "caixa: ..." line. */
 struct blk_backend *blk_image_open(const char *path, enum blk_media media, bool read_only);
+/* iscsi://[USER[%PASSWORD]@]HOST[:PORT]/TARGET-IQN/LUN (blk_iscsi.c). */
+struct blk_backend *blk_iscsi_open(const char *url, enum blk_media media, bool read_only);
+/* What is wrong with an iSCSI URL, or NULL when libiscsi can parse it
+ * (blk_iscsi_url.c). */
+const char *blk_iscsi_url_error(const char *url);
 
 #endif

@@ -134,6 +134,8 @@ static void drain(struct blockdev *bd)
 
 static struct blk_backend *open_backend(const char *spec, enum blk_media media, bool read_only)
 {
+    if (strncmp(spec, "iscsi://", 8) == 0)
+        return blk_iscsi_open(spec, media, read_only);
     return blk_image_open(spec, media, read_only);
 }
 

@@ -17,6 +17,9 @@
 
 /* How many bytes of a file's head probe() sees at most. */
 #define IMAGE_PROBE_BYTES 65536u
+/* How many bytes of a file's end probe_tail() sees at most (a fixed VHD's
+ * footer is its last 512 bytes). */
+#define IMAGE_PROBE_TAIL_BYTES 512u
 
 struct image {
     const struct image_format *fmt;
@@ -67,6 +70,10 @@ typedef struct image_format {
     void (*info)(struct image *img, struct image_info *info);
     /* Checks the metadata; one note per problem; returns the count. */
     int (*check)(struct image *img, image_note_fn note, void *opaque);
+    /* Optional, for formats known by their end: like probe(), on the last
+     * min(file size, IMAGE_PROBE_TAIL_BYTES) bytes. A format's score is the
+     * higher of its two probes. */
+    int (*probe_tail)(const uint8_t *tail, size_t len, uint64_t file_size);
 } image_format;
 
 #define IMAGE_FORMAT_REGISTER(f)                                               \

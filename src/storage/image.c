@@ -86,17 +86,23 @@ bool image_format_creatable(const char *name)
     return f && f->create;
 }
 
-/* The format whose probe scores highest on this head (ties: the first). */
-static const image_format *probe_head(const uint8_t *head, size_t len, uint64_t file_size)
+/* The format whose probes score highest on this head and tail (ties: the
+ * first). */
+static const image_format *probe_file(const uint8_t *head, size_t hlen, const uint8_t *tail, size_t tlen,
+                                      uint64_t file_size)
 {
     const image_format *best = NULL;
     int best_score = 0;
     if (!__start_caixa_image_formats || !__stop_caixa_image_formats)
         return NULL;
     for (const image_format *const *f = __start_caixa_image_formats; f < __stop_caixa_image_formats; f++) {
-        if (!*f || !(*f)->probe)
+        if (!*f)
             continue;
-        int s = (*f)->probe(head, len, file_size);
+        int s = (*f)->probe ? (*f)->probe(head, hlen, file_size) : 0;
+        if ((*f)->probe_tail) {
+            int t = (*f)->probe_tail(tail, tlen, file_size);
+            s = t > s ? t : s;
+        }
         if (s > best_score) {
             best_score = s;
             best = *f;
@@ -278,7 +284,9 @@ static void close_one(struct image *img)
  * message for files that are simply not images (the UUID search). */
 static struct image *open_one(const char *path, bool ro, struct image_parent_ref *pref)
 {
-    int fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    /* O_NONBLOCK: a name that leads to a FIFO (a hostile parent path) must
+     * not hang the open; it is refused just below. */
+    int fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         image_error("%s: %s", path, strerror(errno));
         return NULL;
@@ -289,6 +297,7 @@ static struct image *open_one(const char *path, bool ro, struct image_parent_ref
         close(fd);
         return NULL;
     }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     if (flock(fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
         if (errno == EWOULDBLOCK)
             image_error("%s is locked by another process (or opened twice)", path);
@@ -305,9 +314,13 @@ static struct image *open_one(const char *path, bool ro, struct image_parent_ref
         return NULL;
     }
     size_t hlen = fsize < IMAGE_PROBE_BYTES ? (size_t)fsize : IMAGE_PROBE_BYTES;
-    uint8_t *head = xmalloc(hlen ? hlen : 1);
+    size_t tlen = fsize < IMAGE_PROBE_TAIL_BYTES ? (size_t)fsize : IMAGE_PROBE_TAIL_BYTES;
+    uint8_t *head = xmalloc(hlen + tlen + 1);
+    uint8_t *tail = head + hlen;
     rc = image_pread(fd, head, hlen, 0);
-    const image_format *fmt = rc < 0 ? NULL : probe_head(head, hlen, fsize);
+    if (rc == 0)
+        rc = image_pread(fd, tail, tlen, fsize - tlen);
+    const image_format *fmt = rc < 0 ? NULL : probe_file(head, hlen, tail, tlen, fsize);
     free(head);
     if (rc < 0) {
         image_error("%s: %s", path, strerror(-rc));
@@ -354,9 +367,22 @@ static bool image_uuid_is(struct image *img, const uint8_t uuid[16])
     return info.has_uuid && memcmp(info.uuid, uuid, 16) == 0;
 }
 
+/* Is the file open in img (or one of its parents)? */
+static bool in_chain(const struct image *img, dev_t dev, ino_t ino)
+{
+    for (; img; img = img->parent) {
+        struct stat st;
+        if (fstat(img->fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+            return true;
+    }
+    return false;
+}
+
 /* An image with this UUID in dir, opened read-only (with its own parent
- * reference in *pref), or NULL. */
-static struct image *find_by_uuid(const char *dir, const uint8_t uuid[16], struct image_parent_ref *pref)
+ * reference in *pref), or NULL. Files of the chain so far (top) are not
+ * candidates: an image is never its own ancestor. */
+static struct image *find_by_uuid(const struct image *top, const char *dir, const uint8_t uuid[16],
+                                  struct image_parent_ref *pref)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -370,6 +396,11 @@ static struct image *find_by_uuid(const char *dir, const uint8_t uuid[16], struc
         if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN && e->d_type != DT_LNK)
             continue;
         char *p = strcmp(dir, ".") == 0 ? xstrdup(e->d_name) : join_path(dir, e->d_name);
+        struct stat st;
+        if (stat(p, &st) < 0 || !S_ISREG(st.st_mode) || in_chain(top, st.st_dev, st.st_ino)) {
+            free(p);
+            continue;
+        }
         struct image_parent_ref r = {0};
         struct image *img = open_one(p, true, &r);
         free(p);
@@ -388,8 +419,8 @@ static struct image *find_by_uuid(const char *dir, const uint8_t uuid[16], struc
 
 /* Opens the parent that child's reference names (read-only), with its own
  * reference in *next. */
-static struct image *open_parent(struct image *child, struct image_parent_ref *ref,
-                                 struct image_parent_ref *next)
+static struct image *open_parent(const struct image *top, struct image *child,
+                                 struct image_parent_ref *ref, struct image_parent_ref *next)
 {
     char *dir = dir_of(child->path);
     struct image *p = NULL;
@@ -407,10 +438,10 @@ static struct image *open_parent(struct image *child, struct image_parent_ref *r
             p = NULL;
         }
     } else if (ref->has_uuid) {
-        p = find_by_uuid(dir, ref->uuid, next);
+        p = find_by_uuid(top, dir, ref->uuid, next);
         if (!p) {
             char *up = join_path(dir, "..");
-            p = find_by_uuid(up, ref->uuid, next);
+            p = find_by_uuid(top, up, ref->uuid, next);
             free(up);
         }
         if (!p) {
@@ -446,7 +477,7 @@ struct image *image_open(const char *path, unsigned flags)
             goto fail;
         }
         struct image_parent_ref next = {0};
-        struct image *p = open_parent(cur, &ref, &next);
+        struct image *p = open_parent(top, cur, &ref, &next);
         free_pref(&ref);
         if (!p)
             goto fail;

@@ -9,6 +9,7 @@
 # usage: scripts/build-guest.sh [OUTDIR]   (default build/default-guest)
 # Outputs: OUTDIR/vmlinuz, OUTDIR/initramfs.cpio.gz, OUTDIR/cmdline, OUTDIR/kernel-release,
 #          OUTDIR/data.bin (a file in the guest at /root/data.bin, for tests)
+# The Debian packages are kept in GUEST_DEBS (default build/guest-debs).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,8 +25,11 @@ if [ -s "$out/vmlinuz" ] && [ -s "$out/initramfs.cpio.gz" ] && [ -s "$out/cmdlin
     [ -z "$newest" ] && exit 0
 fi
 
-mkdir -p "$out/debs"
-cd "$out/debs"
+# One download cache for every guest variant (tests and benchmarks build
+# their own initramfs from the same packages).
+debs=${GUEST_DEBS:-$here/build/guest-debs}
+mkdir -p "$debs"
+cd "$debs"
 # The metapackage names the current kernel package; fetch that and busybox.
 resolve() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
 kpkg=$(resolve)

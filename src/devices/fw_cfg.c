@@ -185,6 +185,14 @@ static int fw_add_file(struct fw_cfg *s, const char *name, const void *data, uin
     return fw_rebuild_dir(s);
 }
 
+/* A named file holding a little-endian integer of n bytes. */
+static int fw_add_le_file(struct fw_cfg *s, const char *name, uint64_t v, unsigned n)
+{
+    uint8_t b[8];
+    put_le(b, v, n);
+    return fw_add_file(s, name, b, n);
+}
+
 /* --- guest interface --------------------------------------------------------- */
 
 static void fw_select(struct fw_cfg *s, uint16_t sel)
@@ -355,7 +363,16 @@ static int fw_cfg_create(device *dev)
     r |= fw_add_le(s, FW_CFG_BOOT_MENU, 0, 2);   /* SeaBIOS reads it as etc/show-boot-menu */
     r |= fw_rebuild_dir(s);
     r |= fw_add_e820(s, ram);
-    r |= fw_add_file(s, "bootorder", "", 0);
+    /* SeaBIOS's boot order: one OpenFirmware device path per line
+     * (SeaBIOS docs/Runtime_config, "bootorder"). */
+    const char *bootorder = cfg_get_str(dev->cfg, "bootorder", "");
+    r |= fw_add_file(s, "bootorder", bootorder, (uint32_t)strlen(bootorder));
+    /* The I/O port of SeaBIOS's serial console, an integer file that
+     * SeaBIOS reads with romfile_loadint (1, 2, 4 or 8 bytes, little
+     * endian); absent: no serial console. */
+    uint64_t sercon = cfg_get_u64(dev->cfg, "sercon_port", 0);
+    if (sercon)
+        r |= fw_add_le_file(s, "etc/sercon-port", sercon, 8);
     r |= fw_add_file(s, "etc/boot-fail-wait", fail_wait_le, 4);
     if (r) {
         vm_error(dev->vm, "out of memory or item slots");

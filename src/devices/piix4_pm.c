@@ -7,11 +7,11 @@
  * reads 1 and there is no SMM, so SMI-only features (APM, device traps,
  * idle timers) keep their registers but never fire.
  *
- * The PM I/O block sits at a fixed base ("iobase", 0x600, the address
- * SeaBIOS programs): PMBA is read-only because the port dispatcher has no
- * way to unregister a range. The direct-kernel boot runs no firmware, so
- * the block is enabled at reset (PMREGMISC.PMIOSE = 1) as firmware would
- * leave it; a guest that clears PMIOSE sees the block vanish.
+ * The PM I/O block is decoded at PMBA while PMREGMISC.PMIOSE is set, and
+ * moves when the guest rewrites PMBA (SeaBIOS puts it at 0xB000). The
+ * direct-kernel boot runs no firmware, so at reset the block is enabled at
+ * "iobase" (0x600, where caixa's own FADT says it is), as firmware would
+ * leave it.
  *
  * Reference: Intel 82371AB PIIX4 datasheet (order 290562), function 3
  * PCI configuration registers and power management I/O registers; ACPI 6.4
@@ -46,6 +46,7 @@
 #define STS_W1C 0x3800                /* abort bits */
 #define PMBA 0x40                     /* power management base address */
 #define PMBA_IO_SPACE 0x1             /* hardwired: an I/O BAR */
+#define PMBA_ADDR_MASK 0xFFC0         /* bits 15:6: a 64-byte block */
 #define CNTA 0x44                     /* countdown/device resource registers: */
 #define DEVRESJ 0x7C                  /* 44h-7Fh plain read/write */
 #define PMREGMISC 0x80
@@ -103,7 +104,8 @@
 struct piix4_pm {
     device *dev;
     uint8_t cfg[256];
-    uint16_t iobase;
+    uint16_t iobase;                  /* PMBA at reset */
+    uint16_t mapped;                  /* where the block is decoded; 0: nowhere */
     unsigned sci_irq;
     uint16_t pmsts, pmen, pmcntrl, gpsts, gpen;
     uint32_t pcntrl, glben, glbctl, devctl, gpo;
@@ -313,6 +315,20 @@ static uint32_t pm_cfg_read(void *opaque, uint8_t reg, unsigned size)
     return (uint32_t)get_le(&s->cfg[reg], size);
 }
 
+/* Decode the PM block where PMBA and PMIOSE say. A base the guest moved
+ * onto another device's ports stays unmapped. */
+static void pm_remap(struct piix4_pm *s)
+{
+    uint16_t want = (s->cfg[PMREGMISC] & PMIOSE) ? (uint16_t)(get_le(&s->cfg[PMBA], 2) & PMBA_ADDR_MASK) : 0;
+    if (want == s->mapped)
+        return;
+    if (s->mapped)
+        vm_unregister_pio(s->dev->vm, s->mapped, PM_IOLEN);
+    s->mapped = 0;
+    if (want && vm_map_pio(s->dev->vm, want, PM_IOLEN, &pm_pio_ops, s) == 0)
+        s->mapped = want;
+}
+
 static bool cfg_writable(unsigned r)
 {
     return r == PCI_COMMAND || (r >= CNTA && r <= DEVRESJ + 3) || r == PMREGMISC ||
@@ -331,9 +347,14 @@ static void pm_cfg_write(void *opaque, uint8_t reg, uint32_t val, unsigned size)
             s->cfg[r] = (uint8_t)(b & CMD_IO);
         else if (r == PMREGMISC)
             s->cfg[r] = (uint8_t)(b & PMIOSE);
+        else if (r == PMBA)
+            s->cfg[r] = (uint8_t)((b & PMBA_ADDR_MASK) | PMBA_IO_SPACE);
+        else if (r == PMBA + 1)
+            s->cfg[r] = b;
         else if (cfg_writable(r))
             s->cfg[r] = b;
     }
+    pm_remap(s);
 }
 
 static const pci_ops pm_pci_ops = { pm_cfg_read, pm_cfg_write };
@@ -359,6 +380,7 @@ static void piix4_pm_reset(device *dev)
     s->tmr_epoch = pm_ticks(s) >> PMTMR_HALF_SHIFT;
     vm_timer_del(s->timer);
     pm_update_sci(s);
+    pm_remap(s);
 }
 
 /* The button is pressed and released: PWRBTN_STS, and an SCI if enabled
@@ -388,9 +410,13 @@ static int piix4_pm_create(device *dev)
     s->iobase = (uint16_t)base;
     s->sci_irq = (unsigned)irq;
     s->timer = vm_timer_new(dev->vm, pm_timer_cb, s);
+    if (vm_register_pio(dev->vm, s->iobase, PM_IOLEN, &pm_pio_ops, s) < 0) {
+        vm_timer_free(s->timer);
+        return -1;
+    }
+    s->mapped = s->iobase;
     piix4_pm_reset(dev);
-    if (vm_register_pio(dev->vm, s->iobase, PM_IOLEN, &pm_pio_ops, s) < 0 ||
-        vm_pci_register(dev->vm, PM_DEVFN, &pm_pci_ops, s) < 0 ||
+    if (vm_pci_register(dev->vm, PM_DEVFN, &pm_pci_ops, s) < 0 ||
         vm_set_power_button(dev->vm, pm_power_button, s) < 0) {
         vm_timer_free(s->timer);
         return -1;

@@ -49,6 +49,11 @@ typedef struct pio_ops {
 
 int vm_register_pio(struct vm *vm, uint16_t base, uint16_t len, const pio_ops *ops, void *opaque);
 int vm_register_mmio(struct vm *vm, uint64_t base, uint64_t size, const mmio_ops *ops, void *opaque);
+/* The same for addresses the guest programs (BARs, PMBA): no error line,
+ * since a guest that maps a range over another is not the user's error.
+ * 0, or -1 with errno (EEXIST: taken). */
+int vm_map_pio(struct vm *vm, uint16_t base, uint16_t len, const pio_ops *ops, void *opaque);
+int vm_map_mmio(struct vm *vm, uint64_t base, uint64_t size, const mmio_ops *ops, void *opaque);
 /* Remove what was registered at exactly that base and length (a moving
  * PCI BAR); nothing happens if nothing was. */
 void vm_unregister_pio(struct vm *vm, uint16_t base, uint16_t len);

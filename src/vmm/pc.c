@@ -73,6 +73,11 @@ static void cfg_debugexit(struct config *cfg, const struct vm_params *p)
     config_set_u64(cfg, "iobase", DEBUGEXIT_IOBASE);
 }
 
+static void cfg_cpus(struct config *cfg, const struct vm_params *p)
+{
+    config_set_u64(cfg, "cpus", (uint64_t)(p->ncpus < 1 ? 1 : p->ncpus));
+}
+
 static void cfg_rtc(struct config *cfg, const struct vm_params *p)
 {
     config_set_u64(cfg, "ram_size", p->ram_size);
@@ -189,14 +194,12 @@ static void build_bootorder(const struct vm_params *p, const struct drive_place 
 static int add_storage(struct vm *vm, const struct vm_params *p, const struct drive_place *pl)
 {
     char name[16], key[16];
-    struct config *ide = NULL, *ahci = NULL;
+    /* The IDE controller is always there, as on a real PIIX3 board. */
+    struct config *ide = config_child(vm->cfg, "piix_ide"), *ahci = NULL;
+    config_set_u64(ide, "devfn", IDE_DEVFN);
     for (int i = 0; i < p->ndrives; i++) {
         snprintf(name, sizeof name, "drive%d", i);
         if (pl[i].bus == VM_BUS_IDE) {
-            if (!ide) {
-                ide = config_child(vm->cfg, "piix_ide");
-                config_set_u64(ide, "devfn", IDE_DEVFN);
-            }
             snprintf(key, sizeof key, "drive%u", pl[i].pos);
             config_set_str(ide, key, name);
         } else if (pl[i].bus == VM_BUS_SATA) {
@@ -208,7 +211,7 @@ static int add_storage(struct vm *vm, const struct vm_params *p, const struct dr
             config_set_str(ahci, key, name);
         }
     }
-    if ((ide && vm_add_device(vm, "piix_ide", ide) < 0) || (ahci && vm_add_device(vm, "ahci", ahci) < 0))
+    if (vm_add_device(vm, "piix_ide", ide) < 0 || (ahci && vm_add_device(vm, "ahci", ahci) < 0))
         return -1;
     for (int i = 0; i < p->ndrives; i++) {
         if (pl[i].bus != VM_BUS_VIRTIO)
@@ -238,6 +241,7 @@ static const struct pc_device pc_devices[] = {
     {"coproc", NULL, NULL},
     {"fw_cfg", NULL, cfg_fw_cfg},
     {"piix4_pm", NULL, NULL},
+    {"piix4_hotplug", NULL, cfg_cpus},
     {"hpet", NULL, NULL},
     {"debugcon", want_debugcon, cfg_debugcon},
     {"debugexit", want_debugexit, cfg_debugexit},

@@ -123,10 +123,6 @@ void vm_do_reset_request(struct vm_vcpu *self); /* lock held once */
 int pc_create_devices(struct vm *vm, const struct vm_params *p);
 /* vm.c: creates one device from its descriptor name with its config node. */
 int vm_add_device(struct vm *vm, const char *name, struct config *cfg);
-/* vm_io.c: vm_register_pio/mmio without the error line (a guest-programmed
- * BAR that does not fit is not the user's error). 0 or -1 with errno. */
-int vm_map_pio(struct vm *vm, uint16_t base, uint16_t len, const pio_ops *ops, void *opaque);
-int vm_map_mmio(struct vm *vm, uint64_t base, uint64_t size, const mmio_ops *ops, void *opaque);
 /* exec.c */
 int exec_start(struct vm *vm);
 void exec_join(struct vm *vm);

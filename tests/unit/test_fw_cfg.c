@@ -157,7 +157,7 @@ static void test_dma(void **st)
     put_access(vm, 0x19u << 16 | DMA_SELECT | DMA_READ, 4, BUF_GPA);
     assert_int_equal(run_dma(vm), 0);
     assert_true(physmem_rw(&vm->mem, BUF_GPA, buf, 4, false));
-    assert_int_equal(be32(buf), 3);                /* e820, bootorder, boot-fail-wait */
+    assert_int_equal(be32(buf), 4);                /* e820, bootorder, boot-fail-wait, sercon-port */
     /* Select the signature, skip 2, read 6: "MU" then zeros past the end. */
     memset(buf, 0xEE, sizeof buf);
     assert_true(physmem_rw(&vm->mem, BUF_GPA, buf, sizeof buf, true));

@@ -28,8 +28,9 @@ static void test_identity_and_defaults(void **st)
     /* Reserved bits 6-4 of a route register stay zero. */
     pirq_route(vm, 1, 0xFF);
     assert_int_equal(dt_pci_read32(vm, PIIX3_DEV, 0, 0x60), 0x80808F80);
-    /* Function 1 does not exist here. */
-    assert_int_equal(dt_pci_read32(vm, PIIX3_DEV, 1, 0x00), 0xFFFFFFFF);
+    /* Function 1 is the IDE controller, function 2 (USB) is absent. */
+    assert_int_equal(dt_pci_read32(vm, PIIX3_DEV, 1, 0x00), 0x70108086);
+    assert_int_equal(dt_pci_read32(vm, PIIX3_DEV, 2, 0x00), 0xFFFFFFFF);
     vm_destroy(vm);
 }
 

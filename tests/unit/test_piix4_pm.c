@@ -49,9 +49,14 @@ static void test_pci_identity(void **st)
     assert_int_equal(dt_pci_read32(vm, PM_DEV, PM_FN, 0x80) & 1, 1);
     /* The function's presence makes function 0 a multi-function device. */
     assert_int_equal(dt_pci_read32(vm, PM_DEV, 0, 0x0C) >> 16 & 0x80, 0x80);
-    /* PMBA is fixed: relocation is not supported. */
-    pci_write32(vm, 0x40, 0xB001);
-    assert_int_equal(dt_pci_read32(vm, PM_DEV, PM_FN, 0x40), PM_BASE | 1);
+    /* PMBA moves the block (SeaBIOS puts it at 0xB000); bits 5:1 read 0. */
+    pci_write32(vm, 0x40, 0xB03F);
+    assert_int_equal(dt_pci_read32(vm, PM_DEV, PM_FN, 0x40), 0xB001);
+    assert_int_equal(inw(vm, PMCNTRL), 0xFFFF);
+    assert_int_equal(inw(vm, 0xB000 + (PMCNTRL - PM_BASE)) & SCI_EN, SCI_EN);
+    assert_int_equal(inl(vm, 0xB000 + (PMTMR - PM_BASE)) >> 24, 0);
+    pci_write32(vm, 0x40, PM_BASE | 1);
+    assert_int_equal(inw(vm, 0xB000 + (PMCNTRL - PM_BASE)), 0xFFFF);
     /* Clearing PMIOSE hides the block; setting it brings it back. */
     pci_write8(vm, 0x80, 0);
     assert_int_equal(inw(vm, PMCNTRL), 0xFFFF);

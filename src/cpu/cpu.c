@@ -38,6 +38,7 @@ int cpu_init(struct cpu *cpu, int index, struct physmem *mem, const struct cpu_b
         cpu->tlb = NULL;
         return -1;
     }
+    cpu->tlb_user = cpu->tlb->e[0];
     cpu_reset(cpu);
     return 0;
 }
@@ -111,6 +112,7 @@ void cpu_update_mode(struct cpu *cpu)
      * through the TLB set that is never filled, where the slow path checks. */
     cpu->ac_check = (m & MODE_PE) && (s->cr0 & CR0_AM) && (s->rflags & FL_AC);
     cpu->user_set = s->cpl == 3 ? 1 + cpu->ac_check : 0;
+    cpu->tlb_user = cpu->tlb->e[cpu->user_set];
 }
 
 const uint64_t cpu_size_masks[9] = { 0, 0xff, 0xffff, 0, 0xffffffffull, 0, 0, 0, ~0ull };

@@ -163,6 +163,7 @@ enum cpu_exit {
 
 struct cpu_block_cache;
 struct cpu_tlb;
+struct tlb_entry;
 struct cpu_smp;
 
 /* Interrupt shadows (SDM Vol. 3A 6.8.3): STI blocks maskable interrupts for
@@ -221,6 +222,7 @@ struct cpu {
     /* Engine scratch (see cpu_int.h). */
     uint64_t next_rip;        /* address after the executing instruction */
     uint64_t ip_mask;         /* RIP width of the running block's mode (exec.c) */
+    uint64_t blk_rip;         /* RIP where the running block was entered (insn_rip) */
     uint64_t run_limit;       /* insn_count at which cpu_run's budget ends */
     const void *blk_last;     /* last record a block ran (exec.c, insn_leave) */
     void *jmp;                /* jmp_buf of cpu_run, for faults */
@@ -234,6 +236,7 @@ struct cpu {
     bool dr_trap;             /* a data breakpoint hit: #DB after the instruction */
     uint8_t ac_check;         /* CR0.AM and EFLAGS.AC: CPL 3 data accesses check alignment */
     uint8_t user_set;         /* TLB set of non-supervisor accesses: 0 (CPL<3), 1, or 2 (#AC checks) */
+    struct tlb_entry *tlb_user; /* that set's entries (cpu_update_mode) */
     uint32_t chain_epoch;     /* bumped on TLB and block flushes: block links expire */
     enum cpu_exit exit_reason;
     void *internal;

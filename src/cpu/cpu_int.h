@@ -9,7 +9,12 @@
  * instruction's own address and cpu->next_rip the address after it; a
  * handler that branches writes cpu->next_rip. A fault is raised with
  * cpu_raise(), which unwinds to the loop with longjmp and leaves rip at the
- * faulting instruction. */
+ * faulting instruction.
+ *
+ * Inside a block cpu->s.rip may lag behind: a record knows its address
+ * from where the block was entered (insn_rip), so the specialised steps
+ * that do not leave the block or fault (fast_ops.h) never write it. Every
+ * other step sets it first, and the block is left with it up to date. */
 #ifndef CAIXA_CPU_CPU_INT_H
 #define CAIXA_CPU_CPU_INT_H
 
@@ -57,6 +62,7 @@ struct insn {
     uint32_t imm2;     /* second immediate: ENTER level, far pointer selector */
     int32_t disp;      /* ModRM displacement */
     uint16_t op;       /* OP1/OP0F/OP38/OP3A | opcode byte */
+    int16_t off;       /* address - the block's entry address (insn_rip) */
     uint8_t len;       /* bytes, prefixes included */
     uint8_t opsize;    /* 1, 2, 4 or 8 */
     uint8_t addrsize;  /* 2, 4 or 8 */
@@ -76,6 +82,14 @@ struct insn {
     uint8_t idx;       /* position in its block */
     uint8_t loop_to;   /* taken branch back to record loop_to - 1 of its block, 0 none */
 };
+
+/* The address of record `in` of the running block (cpu->blk_rip is where
+ * it was entered: a block lies in one page, but for a last instruction
+ * that spills over). */
+static inline uint64_t insn_rip(const struct cpu *cpu, const struct insn *in)
+{
+    return (cpu->blk_rip + (uint64_t)(int64_t)in->off) & cpu->ip_mask;
+}
 
 /* The block ends after record `in`: a step returns this. */
 static inline const struct insn *insn_leave(struct cpu *cpu, const struct insn *in)
@@ -146,6 +160,7 @@ struct op_def {
 #define FAST_REG 1   /* ModRM register form (or no ModRM) */
 #define FAST_MEM 2   /* ModRM memory form */
 #define FAST_MEMB 3  /* memory form: base + displacement, no FS/GS override */
+#define FAST_MEMX 4  /* memory form: base + index * scale + displacement, no FS/GS override */
 struct op_fast {
     uint16_t op;       /* OP1/OP0F/OP38/OP3A | byte; only PFX_ANY rows are specialised */
     int8_t reg;        /* ModRM.reg, -1 any */
@@ -308,23 +323,41 @@ static inline void areg_write(struct cpu *cpu, unsigned r, unsigned asize, uint6
 
 #define TLB_BITS 10
 #define TLB_SIZE (1u << TLB_BITS)
+/* 32 bytes, so that an index is a shift: what the inline paths read. */
 struct tlb_entry {
     uint64_t tag_r, tag_w, tag_x;   /* linear page address, or TLB_INVALID */
     uintptr_t addend;               /* host pointer = lin + addend */
+};
+/* What only the slow paths read, beside each entry. */
+struct tlb_page {
     uint64_t phys;                  /* guest physical page */
     bool global;
 };
 #define TLB_INVALID 1ull  /* never a page-aligned address */
 struct cpu_tlb {
     /* [0] supervisor, [1] user (CPL 3) accesses, [2] user accesses under
-     * alignment checking: never filled, so they all take the slow path. */
+     * alignment checking: never filled, so they all take the slow path.
+     * cpu->tlb_user points at the set of non-supervisor accesses. */
     struct tlb_entry e[3][TLB_SIZE];
+    struct tlb_page page[3][TLB_SIZE];
 };
 
 static inline struct tlb_entry *tlb_entry(struct cpu *cpu, uint64_t lin, int acc)
 {
-    int set = (acc & ACC_SUPER) ? 0 : cpu->user_set;
-    return &cpu->tlb->e[set][(lin >> PAGE_SHIFT) & (TLB_SIZE - 1)];
+    struct tlb_entry *set = (acc & ACC_SUPER) ? cpu->tlb->e[0] : cpu->tlb_user;
+    return &set[(lin >> PAGE_SHIFT) & (TLB_SIZE - 1)];
+}
+static inline struct tlb_page *tlb_page_of(struct cpu *cpu, const struct tlb_entry *e)
+{
+    return &cpu->tlb->page[0][0] + (e - &cpu->tlb->e[0][0]);
+}
+/* A TLB hit for size bytes at lin: the entry lin indexes has the tag of
+ * the page of the access's last byte. One compare also sends accesses that
+ * cross a page to the slow path: the next page's tag lives at the next
+ * index, never at lin's. */
+static inline bool tlb_hit(uint64_t tag, uint64_t lin, unsigned size)
+{
+    return tag == ((lin + size - 1) & PAGE_MASK);
 }
 
 /* Linear-address accesses (mmu.c): may raise #PF; handle page-crossing. */
@@ -335,7 +368,7 @@ static inline uint64_t lin_read(struct cpu *cpu, uint64_t lin, unsigned size, in
 {
     struct tlb_entry *e = tlb_entry(cpu, lin, acc);
     uint64_t tag = (acc & ACC_X) ? e->tag_x : e->tag_r;
-    if (likely(tag == (lin & PAGE_MASK) && (lin & (PAGE_SIZE - 1)) <= PAGE_SIZE - size)) {
+    if (likely(tlb_hit(tag, lin, size))) {
         const uint8_t *p = (const uint8_t *)(uintptr_t)(lin + e->addend);
         switch (size) {
         case 1: return *p;
@@ -349,7 +382,7 @@ static inline uint64_t lin_read(struct cpu *cpu, uint64_t lin, unsigned size, in
 static inline void lin_write(struct cpu *cpu, uint64_t lin, unsigned size, uint64_t val, int acc)
 {
     struct tlb_entry *e = tlb_entry(cpu, lin, acc);
-    if (likely(e->tag_w == (lin & PAGE_MASK) && (lin & (PAGE_SIZE - 1)) <= PAGE_SIZE - size)) {
+    if (likely(tlb_hit(e->tag_w, lin, size))) {
         uint8_t *p = (uint8_t *)(uintptr_t)(lin + e->addend);
         switch (size) {
         case 1: *p = (uint8_t)val; return;

@@ -103,6 +103,9 @@ static insn_step pick_fast(const struct op_def *d, const struct insn *in, uint8_
         if (f->form == FAST_MEMB &&
             (in->riprel || in->index != REG_NONE || in->base == REG_NONE || in->seg >= S_FS))
             continue;
+        if (f->form == FAST_MEMX &&
+            (in->riprel || in->index == REG_NONE || in->base == REG_NONE || in->seg >= S_FS))
+            continue;
         return f->fn;
     }
     return insn_step_generic;

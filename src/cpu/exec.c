@@ -152,35 +152,48 @@ static bool is_breakpoint(const struct cpu *cpu, uint64_t lin)
     return false;
 }
 
-/* The step after a block's last record: the block ends after that one. */
+/* The step after a block's last record: the block ends after that one,
+ * with RIP at the address after it. */
 static const struct insn *step_fall_out(struct cpu *cpu, const struct insn *in)
 {
+    cpu->s.rip = insn_rip(cpu, in);
     return insn_leave(cpu, in - 1);
 }
 
-static void set_fall_out(struct insn *in, uint32_t idx)
+/* The sentinel after record idx - 1, whose next address is entry + off. */
+static void set_fall_out(struct insn *in, uint32_t idx, uint64_t off)
 {
     memset(in, 0, sizeof(*in));
     in->step = step_fall_out;
     in->idx = (uint8_t)idx;
+    in->off = (int16_t)off;
 }
 
 const struct insn *insn_step_generic(struct cpu *cpu, const struct insn *in)
 {
+    cpu->s.rip = insn_rip(cpu, in);
     cpu->next_rip = (cpu->s.rip + in->len) & cpu->ip_mask;
     in->fn(cpu, in);
     cpu->s.rip = cpu->next_rip;
     if (unlikely(cpu->block_end))
         return insn_leave(cpu, in);
-    return in + 1;
+    return in[1].step(cpu, in + 1);   /* a tail call, as fast_next() */
 }
 
 /* A JMP rel in 64-bit mode to a target in its own page, where the block
- * goes on (the target is canonical: its page is). */
+ * goes on (the target is canonical: its page is; the next record knows its
+ * address). */
 static const struct insn *step_jmp_within(struct cpu *cpu, const struct insn *in)
 {
-    cpu->s.rip += in->len + in->imm;
-    return in + 1;
+    return in[1].step(cpu, in + 1);
+}
+
+/* How far past record `in` its block falls out when `in` is the last
+ * record: the next instruction, or the target of a JMP the block went on at
+ * (the block then stopped there: a breakpoint, its size, TF). */
+static uint64_t fall_out_after(const struct insn *in)
+{
+    return in->len + (in->step == step_jmp_within ? in->imm : 0);
 }
 
 /* Superblocks and in-block loops are for 64-bit code, where no CS limit
@@ -309,6 +322,9 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
     b->span = 0;
     for (uint32_t i = 0; i < b->n; i++) {
         struct insn *in = &b->insns[i];
+        /* (a block lies within a page, so this fits; 16-bit code wraps
+         * through ip_mask) */
+        in->off = (int16_t)(rips[i] - rips[0]);
         b->span += in->len;
         /* A taken Jcc into the block runs on there (fast_end). */
         if (is_jcc(cpu, in)) {
@@ -318,7 +334,7 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
         }
     }
     b->span--;
-    set_fall_out(&b->insns[b->n], b->n);
+    set_fall_out(&b->insns[b->n], b->n, rips[b->n - 1] + fall_out_after(&b->insns[b->n - 1]) - rips[0]);
     bc->used += sizeof(struct block) + (b->n + 1) * sizeof(struct insn);
     bc->used = (bc->used + 15) & ~(size_t)15;
 
@@ -349,7 +365,8 @@ static struct block *one_insn_block(struct cpu *cpu, uint64_t phys)
     b->insns[0].last = 1;
     b->insns[0].idx = 0;
     b->insns[0].loop_to = 0;
-    set_fall_out(&b->insns[1], 1);
+    b->insns[0].off = 0;
+    set_fall_out(&b->insns[1], 1, fall_out_after(&b->insns[0]));
     b->span = b->insns[0].len - 1u;
     return b;   /* not valid: never cached nor linked */
 }
@@ -400,7 +417,7 @@ static struct block *find_block(struct cpu *cpu)
     struct tlb_entry *e = tlb_entry(cpu, lin, ACC_X);
     uint64_t phys;
     if (likely(e->tag_x == (lin & PAGE_MASK)))
-        phys = e->phys | (lin & (PAGE_SIZE - 1));
+        phys = tlb_page_of(cpu, e)->phys | (lin & (PAGE_SIZE - 1));
     else
         phys = mmu_translate(cpu, lin, ACC_X);
 
@@ -619,12 +636,17 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         /* (A linked successor runs in the same mode: ip_mask holds.) */
         prev = b;
         prev_epoch = cpu->chain_epoch;
+        cpu->blk_rip = cpu->s.rip;
         bool tf = cpu->s.rflags & FL_TF;
         cpu->block_end = false;
         if (unlikely(tf || shadow)) {
-            /* One instruction, and no in-block loop. */
+            /* One instruction, and no in-block loop: its record alone,
+             * since records chain to the next one of their block. */
+            struct insn one[2];
+            one[0] = b->insns[0];
+            set_fall_out(&one[1], 1, fall_out_after(&one[0]));
             cpu->run_limit = 0;
-            b->insns[0].step(cpu, &b->insns[0]);
+            one[0].step(cpu, &one[0]);
             cpu->insn_count++;
         } else {
             const struct insn *in = b->insns;

@@ -1,6 +1,6 @@
 /* Specialised ALU handlers (fast_ops.h): ADD OR ADC SBB AND SUB XOR CMP in
- * their r/m,reg / reg,r/m / r/m,imm / AL-eAX,imm encodings, TEST, and INC
- * DEC r/m, for byte operands and 32/64-bit operands. Semantics and lazy
+ * their r/m,reg / reg,r/m / r/m,imm / AL-eAX,imm encodings, TEST, INC DEC
+ * NOT NEG r/m, for byte operands and 32/64-bit operands. Semantics and lazy
  * flags as the generic handlers in alu.c. */
 #include "cpu/fast_ops.h"
 
@@ -104,6 +104,28 @@ FAST_INLINE bool incdec_do(struct cpu *cpu, const struct insn *in, bool inc, uns
 FAST_RM_PAIR(inc, 1, incdec_do, true) FAST_RM_PAIRS48(inc, incdec_do, true)
 FAST_RM_PAIR(dec, 1, incdec_do, false) FAST_RM_PAIRS48(dec, incdec_do, false)
 
+/* F6/F7 /2 NOT (no flags), /3 NEG (the flags of 0 - dst, as op_neg) */
+FAST_INLINE bool notneg_do(struct cpu *cpu, const struct insn *in, bool neg, unsigned size, unsigned mem)
+{
+    uint64_t m = size_mask(size), v;
+    struct fast_rmw r = { 0, NULL };
+    if (!FAST_IS_MEM(mem))
+        v = greg_read(cpu, in, in->rm, size);
+    else if (!fast_rmw_get(cpu, in, size, mem, &r, &v))
+        return false;
+    v &= m;
+    uint64_t res = (neg ? 0 - v : ~v) & m;
+    if (neg)
+        lf_set(cpu, LF_SUB, size, 0, v, res);
+    if (FAST_IS_MEM(mem))
+        fast_rmw_put(cpu, &r, size, mem, res);
+    else
+        greg_write(cpu, in, in->rm, size, res);
+    return true;
+}
+FAST_RM_PAIR(not, 1, notneg_do, false) FAST_RM_PAIRS48(not, notneg_do, false)
+FAST_RM_PAIR(neg, 1, notneg_do, true) FAST_RM_PAIRS48(neg, notneg_do, true)
+
 /* 00+8n..05+8n and group 1 (80 81 82 83 /n) rows of one operation. */
 #define ALU_ROWS(base, n, name)                                                             \
     FAST_RM_ROWS(OP1 | ((base) + 0), -1, name##_rmr, 1), FAST_RM_ROWS48(OP1 | ((base) + 1), -1, name##_rmr), \
@@ -123,5 +145,8 @@ static const struct op_fast fast_alu_ops[] = {
     /* FE/FF /0 INC, /1 DEC */
     FAST_RM_ROWS(OP1 | 0xfe, 0, inc, 1), FAST_RM_ROWS48(OP1 | 0xff, 0, inc),
     FAST_RM_ROWS(OP1 | 0xfe, 1, dec, 1), FAST_RM_ROWS48(OP1 | 0xff, 1, dec),
+    /* F6/F7 /2 NOT, /3 NEG */
+    FAST_RM_ROWS(OP1 | 0xf6, 2, not, 1), FAST_RM_ROWS48(OP1 | 0xf7, 2, not),
+    FAST_RM_ROWS(OP1 | 0xf6, 3, neg, 1), FAST_RM_ROWS48(OP1 | 0xf7, 3, neg),
     OPS_FAST_END};
 OPS_FAST_REGISTER(fast_alu_ops);

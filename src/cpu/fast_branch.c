@@ -74,31 +74,28 @@ FAST_INLINE bool ret_do(struct cpu *cpu, const struct insn *in, bool imm, unsign
         bool take;                                                                          \
         if (!fast_cond(cpu, cc, FAST_RQ, &take))                                            \
             return jcc##cc##_8_s(cpu, in);                                                  \
-        uint64_t next = cpu->s.rip + in->len;                                               \
-        if (!take) {                                                                        \
-            cpu->s.rip = next;                                                              \
-            return in + 1;                                                                  \
-        }                                                                                   \
-        return fast_taken64(cpu, in, next + in->imm);                                       \
+        if (!take)                                                                          \
+            return fast_next(cpu, in + 1);                                                  \
+        return fast_taken64(cpu, in, fast_rip64(cpu, in) + in->len + in->imm);              \
     }
 FAST_EACH_CC(JCC64, 0)
 
 FAST_PLAIN(jmp_rel, 4, jmp_do, true)
 FAST_HANDLER(jmp_rel8)
 {
-    return fast_taken64(cpu, in, cpu->s.rip + in->len + in->imm);
+    return fast_taken64(cpu, in, fast_rip64(cpu, in) + in->len + in->imm);
 }
 
 FAST_PLAIN(call_rel, 4, call_do, true)
 FAST_SLOW_HANDLER(call_rel8_s, FAST_R, call_do, true, 8)
 FAST_HANDLER(call_rel8)
 {
-    uint64_t ret = cpu->s.rip + in->len, target = ret + in->imm;
+    uint64_t ret = fast_rip64(cpu, in) + in->len, target = ret + in->imm;
     uint8_t *p;
     if (!fast_stack_host(cpu, -8, 8, true, &p))
         return call_rel8_s(cpu, in);
     if (!is_canonical(target))
-        cpu_gp0(cpu);
+        fast_raise(cpu, in, EXC_GP);
     fast_store(p, 8, ret);
     cpu->s.regs[R_SP] -= 8;
     cpu->s.rip = target;
@@ -114,8 +111,8 @@ FAST_HANDLER(call_rel8)
         if (!fast_stack_host(cpu, 0, 8, false, &p))                                         \
             return name##8_s(cpu, in);                                                      \
         uint64_t target = fast_load(p, 8);                                                  \
-        if (!is_canonical(target))                                    \
-            cpu_gp0(cpu);                                                                   \
+        if (!is_canonical(target))                                                          \
+            fast_raise(cpu, in, EXC_GP);                                                    \
         cpu->s.regs[R_SP] += 8 + ((rel) ? in->imm & 0xffff : 0);                            \
         cpu->s.rip = target;                                                                \
         return insn_leave(cpu, in);                                                         \

@@ -21,6 +21,18 @@
 #define FAST_MAY_END 0
 #endif
 
+/* Goes on to the next record of the block from inside a handler: a tail
+ * call, so the records of a block chain from one handler to the next (one
+ * indirect jump each), in-block loops included, and the loop in exec.c
+ * only sees where the block is left. A chain never leaves its block (the
+ * sentinel and a branch out return NULL) and an in-block loop stops at
+ * cpu->run_limit (at most LOOP_SLICE instructions), so a build that makes
+ * no tail calls (unoptimised) holds at most that many frames. */
+FAST_INLINE const struct insn *fast_next(struct cpu *cpu, const struct insn *next)
+{
+    return next->step(cpu, next);
+}
+
 /* After a taken branch (RIP at its target): a Jcc or JMP to a record of
  * its own block (loop_to, set by exec.c) runs on there rather than leave
  * the block and come back, unless cpu->run_limit says the checks between
@@ -34,10 +46,23 @@ FAST_INLINE const struct insn *fast_jumped(struct cpu *cpu, const struct insn *i
         if (n < cpu->run_limit) {
             cpu->insn_count = n;
             cpu->block_end = false;
-            return in - in->idx + (in->loop_to - 1);
+            return fast_next(cpu, in - in->idx + (in->loop_to - 1));
         }
     }
     return insn_leave(cpu, in);
+}
+
+/* The address of the running record in 64-bit code (insn_rip without
+ * the mask). */
+FAST_INLINE uint64_t fast_rip64(const struct cpu *cpu, const struct insn *in)
+{
+    return cpu->blk_rip + (uint64_t)(int64_t)in->off;
+}
+/* A quick form raises an exception: RIP first (it lags inside a block). */
+FAST_INLINE _Noreturn void fast_raise(struct cpu *cpu, const struct insn *in, int vec)
+{
+    cpu->s.rip = insn_rip(cpu, in);
+    cpu_raise(cpu, vec, 0);
 }
 
 /* A taken near branch of 64-bit mode to target (no RIP mask, no CS limit):
@@ -48,16 +73,17 @@ FAST_INLINE const struct insn *fast_taken64(struct cpu *cpu, const struct insn *
     /* canonical: bits 63..47 all equal (SDM Vol. 1 3.3.7.1); a record of
      * the block (loop_to) is on its page, which is */
     if (!in->loop_to && !is_canonical(target))
-        cpu_gp0(cpu);
+        fast_raise(cpu, in, EXC_GP);
     cpu->s.rip = target;
     return fast_jumped(cpu, in);
 }
 
-/* Around a template, what the generic step does around a handler: next_rip
- * before, then RIP moves on and the block ends if the handler (or a slow
- * path: code invalidation, data breakpoint) asked for it. */
+/* Around a template, what the generic step does around a handler: RIP and
+ * next_rip before, then RIP moves on and the block ends if the handler (or
+ * a slow path: code invalidation, data breakpoint) asked for it. */
 FAST_INLINE void fast_begin(struct cpu *cpu, const struct insn *in)
 {
+    cpu->s.rip = insn_rip(cpu, in);
     cpu->next_rip = (cpu->s.rip + in->len) & cpu->ip_mask;
 }
 FAST_INLINE const struct insn *fast_end(struct cpu *cpu, const struct insn *in)
@@ -65,7 +91,7 @@ FAST_INLINE const struct insn *fast_end(struct cpu *cpu, const struct insn *in)
     cpu->s.rip = cpu->next_rip;
     if (cpu->block_end)
         return fast_jumped(cpu, in);
-    return in + 1;
+    return fast_next(cpu, in + 1);
 }
 
 /* The form argument `mem` of a template: bit 0 says a memory form, bit 1
@@ -73,14 +99,16 @@ FAST_INLINE const struct insn *fast_end(struct cpu *cpu, const struct insn *in)
  * TLB hit in 64-bit mode, flags the lazy state gives inline): for anything
  * else its template returns false before any side effect and the handler
  * starts over in the matching slow form. The quick path then makes no call
- * (but cpu_raise) and needs no register saves; nothing in it can ask the
- * block to end but a branch (FAST_MAY_END). Templates return true when
- * done. */
+ * (but cpu_raise, after fast_raise sets RIP) and needs no register saves;
+ * nothing in it can ask the block to end but a branch (FAST_MAY_END), and
+ * but for a branch it leaves RIP alone (insn_rip). Templates return true
+ * when done. */
 #define FAST_R 0u     /* register form (or no ModRM) */
 #define FAST_M 1u     /* memory form, any address size */
 #define FAST_RQ 2u    /* register form, quick */
 #define FAST_M64 3u   /* memory form with 64-bit addresses, quick */
 #define FAST_M64B 7u  /* the same with base + displacement only, DS/ES/SS/CS */
+#define FAST_M64X 11u /* the same with base + index * scale + displacement */
 #define FAST_IS_MEM(mem) (((mem) & 1u) != 0)
 #define FAST_QUICK(mem) (((mem) & 2u) != 0)
 #define FAST_IS_Q64(mem) (((mem) & 3u) == 3u)
@@ -99,8 +127,8 @@ FAST_INLINE const struct insn *fast_end(struct cpu *cpu, const struct insn *in)
         return fast_end(cpu, in);                                                           \
     }
 /* Only the quick handler, going on to an existing slow one. Outside the
- * files of branches, quick templates read no cpu->next_rip (which it then
- * leaves alone) and cannot end the block. */
+ * files of branches, quick templates read neither cpu->next_rip nor
+ * cpu->s.rip (which it then leaves alone) and cannot end the block. */
 #define FAST_QUICK_ONLY(name, slow, q, tmpl, ...)                                           \
     FAST_HANDLER(name)                                                                      \
     {                                                                                       \
@@ -110,30 +138,35 @@ FAST_INLINE const struct insn *fast_end(struct cpu *cpu, const struct insn *in)
             return slow(cpu, in);                                                           \
         if (FAST_MAY_END)                                                                   \
             return fast_end(cpu, in);                                                       \
-        cpu->s.rip = cpu->s.rip + in->len;                                                  \
-        if (!FAST_IS_Q64(q))   /* (64-bit code only has the quick memory forms) */          \
-            cpu->s.rip &= cpu->ip_mask;                                                     \
-        return in + 1;                                                                      \
+        return fast_next(cpu, in + 1);                                                      \
     }
 /* Handlers stem<size>_r (register form), stem<size>_q (memory, 64-bit
- * addresses), stem<size>_b (the same, base + displacement) and their slow
- * forms stem<size>_rs and stem<size>_m (memory, any address size), calling
+ * addresses), stem<size>_b (the same, base + displacement), stem<size>_x
+ * (base + index * scale + displacement) and their slow forms stem<size>_rs
+ * and stem<size>_m (memory, any address size), calling
  * tmpl(cpu, in, args..., size, mem). */
 #define FAST_RM_PAIR(stem, size, tmpl, ...)                                                 \
     FAST_QUICK_HANDLERS(stem##size##_r, stem##size##_rs, FAST_RQ, FAST_R, tmpl, __VA_ARGS__, size) \
     FAST_QUICK_HANDLERS(stem##size##_q, stem##size##_m, FAST_M64, FAST_M, tmpl, __VA_ARGS__, size) \
-    FAST_QUICK_ONLY(stem##size##_b, stem##size##_m, FAST_M64B, tmpl, __VA_ARGS__, size)
+    FAST_QUICK_ONLY(stem##size##_b, stem##size##_m, FAST_M64B, tmpl, __VA_ARGS__, size)    \
+    FAST_QUICK_ONLY(stem##size##_x, stem##size##_m, FAST_M64X, tmpl, __VA_ARGS__, size)
 /* The same at operand sizes 4 and 8. */
 #define FAST_RM_PAIRS48(stem, tmpl, ...)                                                    \
     FAST_RM_PAIR(stem, 4, tmpl, __VA_ARGS__) FAST_RM_PAIR(stem, 8, tmpl, __VA_ARGS__)
+/* The same at operand sizes 2, 4 and 8. */
+#define FAST_RM_PAIRS248(stem, tmpl, ...)                                                   \
+    FAST_RM_PAIR(stem, 2, tmpl, __VA_ARGS__) FAST_RM_PAIRS48(stem, tmpl, __VA_ARGS__)
 /* Their struct op_fast rows for opcode opc, ModRM.reg reg (-1 any). */
 #define FAST_RM_ROWS(opc, reg, stem, size)                                                  \
     {(opc), (reg), (size), FAST_REG, 0, stem##size##_r},                                    \
     {(opc), (reg), (size), FAST_MEMB, 8, stem##size##_b},                                   \
+    {(opc), (reg), (size), FAST_MEMX, 8, stem##size##_x},                                   \
     {(opc), (reg), (size), FAST_MEM, 8, stem##size##_q},                                    \
     {(opc), (reg), (size), FAST_MEM, 0, stem##size##_m}
 #define FAST_RM_ROWS48(opc, reg, stem)                                                      \
     FAST_RM_ROWS(opc, reg, stem, 4), FAST_RM_ROWS(opc, reg, stem, 8)
+#define FAST_RM_ROWS248(opc, reg, stem)                                                     \
+    FAST_RM_ROWS(opc, reg, stem, 2), FAST_RM_ROWS48(opc, reg, stem)
 
 /* Handler stem<size> of an opcode without ModRM (a register in the
  * opcode, an implied one, or none), and its row. */
@@ -156,11 +189,13 @@ FAST_INLINE uint64_t fast_ea(const struct cpu *cpu, const struct insn *in, unsig
 {
     if (mem == FAST_M64B)
         return (uint64_t)(int64_t)in->disp + cpu->s.regs[in->base];
+    if (mem == FAST_M64X)
+        return (uint64_t)(int64_t)in->disp + cpu->s.regs[in->base] + (cpu->s.regs[in->index] << in->scale);
     if (mem != FAST_M64)
         return insn_ea(cpu, in);
     uint64_t a = (uint64_t)(int64_t)in->disp;
     if (in->riprel)
-        return a + cpu->s.rip + in->len;   /* 64-bit: next_rip unmasked */
+        return a + fast_rip64(cpu, in) + in->len;   /* 64-bit: next_rip unmasked */
     if (in->base != REG_NONE)
         a += cpu->s.regs[in->base];
     if (in->index != REG_NONE)
@@ -173,8 +208,7 @@ FAST_INLINE uint64_t fast_ea(const struct cpu *cpu, const struct insn *in, unsig
 FAST_INLINE bool fast_lin_host(struct cpu *cpu, uint64_t lin, unsigned size, bool rd, bool wr, uint8_t **p)
 {
     const struct tlb_entry *e = tlb_entry(cpu, lin, ACC_R);
-    if ((rd && e->tag_r != (lin & PAGE_MASK)) || (wr && e->tag_w != (lin & PAGE_MASK)) ||
-        (size > 1 && (lin & (PAGE_SIZE - 1)) > PAGE_SIZE - size))
+    if ((rd && !tlb_hit(e->tag_r, lin, size)) || (wr && !tlb_hit(e->tag_w, lin, size)))
         return false;
     *p = (uint8_t *)(uintptr_t)(lin + e->addend);
     return true;
@@ -185,7 +219,7 @@ FAST_INLINE bool fast_host(struct cpu *cpu, const struct insn *in, unsigned mem,
                            uint8_t **p)
 {
     uint64_t lin = fast_ea(cpu, in, mem);
-    if (mem != FAST_M64B && in->seg >= S_FS)
+    if (mem != FAST_M64B && mem != FAST_M64X && in->seg >= S_FS)
         lin += cpu->s.seg[in->seg].base;
     return fast_lin_host(cpu, lin, size, rd, wr, p);
 }

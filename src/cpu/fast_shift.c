@@ -1,5 +1,5 @@
 /* Specialised SHL/SAL, SHR and SAR (group 2 /4 /6, /5, /7) by imm8, by 1 and
- * by CL, for byte and 32/64-bit operands (fast_ops.h). Semantics and lazy
+ * by CL, for byte, word and 32/64-bit operands (fast_ops.h). Semantics and lazy
  * flags as shift_rm() and shift_op() in shift.c. */
 #include "cpu/fast_ops.h"
 
@@ -48,18 +48,18 @@ FAST_INLINE bool shift_do(struct cpu *cpu, const struct insn *in, unsigned kind,
 }
 
 #define SHIFT_FNS(name, K)                                                                  \
-    FAST_RM_PAIR(name##_i, 1, shift_do, K, C_IMM) FAST_RM_PAIRS48(name##_i, shift_do, K, C_IMM) \
-    FAST_RM_PAIR(name##_1, 1, shift_do, K, C_ONE) FAST_RM_PAIRS48(name##_1, shift_do, K, C_ONE) \
-    FAST_RM_PAIR(name##_cl, 1, shift_do, K, C_CL) FAST_RM_PAIRS48(name##_cl, shift_do, K, C_CL)
+    FAST_RM_PAIR(name##_i, 1, shift_do, K, C_IMM) FAST_RM_PAIRS248(name##_i, shift_do, K, C_IMM) \
+    FAST_RM_PAIR(name##_1, 1, shift_do, K, C_ONE) FAST_RM_PAIRS248(name##_1, shift_do, K, C_ONE) \
+    FAST_RM_PAIR(name##_cl, 1, shift_do, K, C_CL) FAST_RM_PAIRS248(name##_cl, shift_do, K, C_CL)
 SHIFT_FNS(shl, K_SHL)
 SHIFT_FNS(shr, K_SHR)
 SHIFT_FNS(sar, K_SAR)
 
 /* C0/C1 imm8, D0/D1 by 1, D2/D3 by CL; n is ModRM.reg. */
 #define SHIFT_ROWS(n, name)                                                                 \
-    FAST_RM_ROWS(OP1 | 0xc0, n, name##_i, 1), FAST_RM_ROWS48(OP1 | 0xc1, n, name##_i),     \
-    FAST_RM_ROWS(OP1 | 0xd0, n, name##_1, 1), FAST_RM_ROWS48(OP1 | 0xd1, n, name##_1),     \
-    FAST_RM_ROWS(OP1 | 0xd2, n, name##_cl, 1), FAST_RM_ROWS48(OP1 | 0xd3, n, name##_cl)
+    FAST_RM_ROWS(OP1 | 0xc0, n, name##_i, 1), FAST_RM_ROWS248(OP1 | 0xc1, n, name##_i),    \
+    FAST_RM_ROWS(OP1 | 0xd0, n, name##_1, 1), FAST_RM_ROWS248(OP1 | 0xd1, n, name##_1),    \
+    FAST_RM_ROWS(OP1 | 0xd2, n, name##_cl, 1), FAST_RM_ROWS248(OP1 | 0xd3, n, name##_cl)
 
 static const struct op_fast fast_shift_ops[] = {
     SHIFT_ROWS(4, shl), SHIFT_ROWS(5, shr), SHIFT_ROWS(6, shl), SHIFT_ROWS(7, sar),

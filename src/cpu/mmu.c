@@ -232,8 +232,9 @@ uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
     e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
     /* Data breakpoints keep their page's reads and writes on the slow path. */
     bool watched = cpu->dr_data && dr_page_watched(cpu, lpage);
-    e->phys = phys & PAGE_MASK;
-    e->global = w.global;
+    struct tlb_page *tp = tlb_page_of(cpu, e);
+    __atomic_store_n(&tp->phys, phys & PAGE_MASK, __ATOMIC_RELAXED);
+    tp->global = w.global;
     if (pp.read) {
         e->addend = (uintptr_t)pp.read - (uintptr_t)lpage;
         if (!watched)
@@ -333,7 +334,7 @@ void tlb_flush(struct cpu *cpu, bool keep_global)
     for (int u = 0; u < 3; u++)
         for (unsigned i = 0; i < TLB_SIZE; i++) {
             struct tlb_entry *e = &cpu->tlb->e[u][i];
-            if (keep_global && e->global && e->tag_r != TLB_INVALID)
+            if (keep_global && cpu->tlb->page[u][i].global && e->tag_r != TLB_INVALID)
                 continue;
             e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
         }
@@ -363,7 +364,7 @@ void tlb_drop_writes_to(struct cpu *cpu, uint64_t phys_page)
     for (int u = 0; u < 3; u++)
         for (unsigned i = 0; i < TLB_SIZE; i++) {
             struct tlb_entry *e = &cpu->tlb->e[u][i];
-            if (__atomic_load_n(&e->phys, __ATOMIC_RELAXED) == phys_page)
+            if (__atomic_load_n(&cpu->tlb->page[u][i].phys, __ATOMIC_RELAXED) == phys_page)
                 __atomic_store_n(&e->tag_w, TLB_INVALID, __ATOMIC_RELAXED);
         }
 }
@@ -375,9 +376,9 @@ void lin_locked_target(struct cpu *cpu, uint64_t lin, unsigned size, struct lock
     t->slow = false;
     t->first = size;
     t->phys[1] = 0;
-    if (likely(e->tag_w == (lin & PAGE_MASK) && off <= PAGE_SIZE - size)) {
+    if (likely(tlb_hit(e->tag_w, lin, size))) {
         t->host = (uint8_t *)(uintptr_t)(lin + e->addend);
-        t->phys[0] = e->phys | off;
+        t->phys[0] = tlb_page_of(cpu, e)->phys | off;
         return;
     }
     check_alignment(cpu, lin, size, ACC_W);

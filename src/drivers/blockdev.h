@@ -5,8 +5,10 @@
  * on that thread with the platform lock held, like every device callback.
  *
  * Buffers are host memory: guest RAM reached through physmem_ram_ptr()
- * (zero copy) or the device's own bounce buffer. A device must not touch
- * a request's buffers or the request itself between submit and done. */
+ * (zero copy; after a read into it, the device calls physmem_ram_written()
+ * so that no vCPU runs stale decoded code) or the device's own bounce
+ * buffer. A device must not touch a request's buffers or the request
+ * itself between submit and done. */
 #ifndef CAIXA_DRIVERS_BLOCKDEV_H
 #define CAIXA_DRIVERS_BLOCKDEV_H
 

@@ -371,6 +371,12 @@ bool physmem_rw(physmem *pm, uint64_t gpa, void *buf, size_t len, bool write)
     return ok;
 }
 
+void physmem_ram_written(physmem *pm, uint64_t gpa, size_t len)
+{
+    if (len && physmem_ram_ptr(pm, gpa, len))
+        notify_code_pages(pm, gpa, gpa >= FOUR_GIB ? pm->below_4g + (gpa - FOUR_GIB) : gpa, len);
+}
+
 uint8_t *physmem_ram_ptr(physmem *pm, uint64_t gpa, size_t len)
 {
     uint64_t end = gpa + len;

@@ -100,8 +100,11 @@ uint64_t physmem_read(physmem *pm, uint64_t gpa, unsigned size);
 void physmem_write(physmem *pm, uint64_t gpa, uint64_t val, unsigned size);
 /* DMA and loaders: bounds-checked copy; returns false if any byte is not RAM/ROM. */
 bool physmem_rw(physmem *pm, uint64_t gpa, void *buf, size_t len, bool write);
-/* Host pointer to len bytes of RAM at gpa, or NULL if not all plain RAM. */
+/* Host pointer to len bytes of RAM at gpa, or NULL if not all plain RAM.
+ * Whoever writes through it (zero-copy DMA) calls physmem_ram_written
+ * afterwards, so that vCPUs drop code they decoded from those bytes. */
 uint8_t *physmem_ram_ptr(physmem *pm, uint64_t gpa, size_t len);
+void physmem_ram_written(physmem *pm, uint64_t gpa, size_t len);
 /* Resets PAM to power-on state (reads and writes go to ROM/PCI). */
 void physmem_reset(physmem *pm);
 

@@ -7,7 +7,7 @@ host then checks the image with qemu-img and reads the new file out of it
 with debugfs: the oracle is the host's own ext4 tools.
 
 usage: linux_disk_boot.py CAIXA GUEST_DIR WORKDIR   (WORKDIR has boot.iso, root.raw)
-env: CAIXA_DISK_BOOT ("ide:vdi" by default: bus:format pairs)"""
+env: CAIXA_DISK_BOOT ("ide:vdi sata:qcow2 virtio:vmdk" by default: bus:format pairs)"""
 import hashlib
 import os
 import subprocess
@@ -85,7 +85,7 @@ def session(caixa, guest_dir, work, bus, fmt):
 
 def main():
     caixa, guest_dir, work = sys.argv[1:4]
-    pairs = os.environ.get("CAIXA_DISK_BOOT", "ide:vdi").split()
+    pairs = os.environ.get("CAIXA_DISK_BOOT", "ide:vdi sata:qcow2 virtio:vmdk").split()
     for p in pairs:
         bus, fmt = p.split(":")
         session(caixa, guest_dir, work, bus, fmt)

@@ -174,12 +174,35 @@ static void test_loop_request(void **state)
     th_destroy(&t);
 }
 
+/* After STI only one instruction runs before the next check: a block that
+ * starts with a JMP the block went on at (a superblock) runs that JMP
+ * alone, and RIP is its target, not the bytes after it. */
+static void test_shadow_superblock_jmp(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = {
+        0xfb,                          /* sti (ends its block) */
+        0xeb, 0x02,                    /* jmp L (the next block goes on at L) */
+        0x0f, 0x0b,                    /* ud2 */
+        0xbb, 0x07, 0x00, 0x00, 0x00,  /* L: mov ebx, 7 */
+        0xf4,                          /* hlt */
+    };
+    struct th t;
+    enum cpu_exit why;
+    uint64_t n = run64(&t, code, sizeof(code), true, TH_BUDGET, &why);
+    assert_int_equal(why, CPU_EXIT_HALT);
+    assert_int_equal(th_reg(&t, R_BX), 7);
+    assert_int_equal(n, 4);
+    th_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_count),       cmocka_unit_test(test_loop_budget),
         cmocka_unit_test(test_forward_and_jmp),  cmocka_unit_test(test_loop_smc),
         cmocka_unit_test(test_ret_noncanonical), cmocka_unit_test(test_loop_request),
+        cmocka_unit_test(test_shadow_superblock_jmp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,7 @@
 # JOBS bounds build and test parallelism (the machines have 2 cores).
 
 JOBS ?= 2
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 45
 # Extra ctest arguments for the sanitizer build. By default it leaves out the
 # Linux guest boots (label "linux"): under ASan the software CPU is ~3x slower
 # and one boot alone takes minutes; `make asan ASAN_CTEST_ARGS=` runs them.
@@ -51,7 +51,7 @@ build-fuzz/build.ninja:
 fuzz: build-fuzz/build.ninja
 	$(CMAKE) -S . -B build-fuzz -DCAIXA_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	$(CMAKE) --build build-fuzz -j$(JOBS)
-	cd build-fuzz && $(CTEST) --output-on-failure -L fuzz
+	cd build-fuzz && $(CTEST) --output-on-failure -j$(JOBS) -L fuzz
 
 check: deps
 	$(MAKE) test

@@ -98,8 +98,9 @@ static void cfg_ioapic(struct config *cfg, const struct vm_params *p)
 }
 
 /* Where each drive sits: an IDE place (channel * 2 + unit), an AHCI port or
- * a virtio PCI slot. CD/DVD drives go to the secondary master first, as in
- * VirtualBox and QEMU; disks fill the primary channel first. */
+ * a virtio PCI slot. IDE CD/DVD drives go to the secondary master first, as
+ * in VirtualBox and QEMU; IDE disks fill the primary channel first; AHCI
+ * ports and virtio slots follow the command line. */
 struct drive_place {
     enum vm_drive_bus bus;
     unsigned pos;
@@ -111,10 +112,10 @@ static int place_drives(const struct vm_params *p, struct drive_place *pl)
     static const unsigned ide_disk_order[IDE_PLACES] = {0, 1, 3, 2};
     bool ide_used[IDE_PLACES] = {false};
     unsigned next_sata = 0, next_virtio = 0;
-    for (int pass = 0; pass < 2; pass++) {      /* CDs first, so they get their place */
+    for (int pass = 0; pass < 2; pass++) {      /* IDE CDs first, so they get their place */
         for (int i = 0; i < p->ndrives; i++) {
             const struct vm_drive *d = &p->drives[i];
-            if (d->cdrom != (pass == 0))
+            if ((d->cdrom && d->bus == VM_BUS_IDE) != (pass == 0))
                 continue;
             pl[i].bus = d->bus;
             if (d->bus == VM_BUS_IDE) {

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Debian's SeaBIOS boots through the PIIX IDE controller: from an ATA disk
+# Debian's SeaBIOS boots through the PIIX IDE controller (and AHCI and
+# virtio-blk, at the end): from an ATA disk
 # whose MBR the test writes, and from an El Torito CD (no-emulation boot
 # image) made with xorriso; --boot picks between them. The boot programs
 # read more of their medium through INT 13h (the disk: 64 sectors whose last
@@ -170,6 +171,22 @@ run order-disk-first "DISK BOOT OK" "Hard Disk" --disk "$tmp/disk.img" --cdrom "
 truncate -s 1M "$tmp/blank.img"
 dbg_want="ata0-1: CAIXA HARDDISK ATA-7 Hard-Disk (1 MiBytes)"
 run slave-disk "DISK BOOT OK" "Hard Disk" --disk "$tmp/disk.img" --disk "$tmp/blank.img"
+
+# The same disk on the other controllers, and as a VDI (SeaBIOS reads it
+# through caixa's image layer like any guest), and the CD on a SATA port.
+dbg_want="AHCI/0: CAIXA HARDDISK"
+run sata-disk "DISK BOOT OK" "Hard Disk" --disk "$tmp/disk.img,if=sata"
+dbg_want="found virtio-blk at 00:05.0"
+run virtio-disk "DISK BOOT OK" "Hard Disk" --disk "$tmp/disk.img,if=virtio"
+dbg_want="DVD/CD \\[AHCI/1: CAIXA DVD-ROM"
+run sata-cdrom "CDROM BOOT OK" "DVD/CD" --disk "$tmp/blank.img,if=sata" --cdrom "$tmp/cd.iso,if=sata" --boot cdrom
+if "$caixa" clonemedium "$tmp/disk.img" "$tmp/disk.vdi" --format VDI >/dev/null 2>&1; then
+    dbg_want=
+    run vdi-disk "DISK BOOT OK" "Hard Disk" --disk "$tmp/disk.vdi,if=sata"
+else
+    echo "FAIL vdi-disk: clonemedium to VDI failed"
+    fail=$((fail + 1))
+fi
 
 echo "seabios_boot: $pass passed, $fail failed"
 [ $fail -eq 0 ]

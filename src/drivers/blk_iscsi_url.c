@@ -95,6 +95,12 @@ const char *blk_iscsi_url_error(const char *url)
         return "no TARGET-IQN after the host";
     if (!slash2)
         return "no /LUN after the target name";
+    /* iSCSI names (RFC 3720 3.2.6.2): letters, digits, '.', '-', ':' (and
+     * '_', which targets accept). libiscsi would decode a '%xx' here. */
+    for (const char *p = target; p < slash2; p++)
+        if (!(p[0] == '.' || p[0] == '-' || p[0] == ':' || p[0] == '_' || (p[0] >= '0' && p[0] <= '9') ||
+              ((p[0] | 0x20) >= 'a' && (p[0] | 0x20) <= 'z')))
+            return "the target name has a character that is not a letter, digit, '.', '-', ':' or '_'";
     const char *lun = slash2 + 1;
     if (!small_number(lun, strlen(lun), ISCSI_LUN_MAX))
         return "the LUN must be a number from 0 to 255";

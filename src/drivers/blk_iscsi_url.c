@@ -3,6 +3,7 @@
  * terminator when it is too long, dereferences a missing option value and
  * takes any number as the LUN, so what it would misread is refused here
  * with a reason. */
+#include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -22,6 +23,17 @@ static bool all_digits(const char *s, size_t n)
         if (s[i] < '0' || s[i] > '9')
             return false;
     return true;
+}
+
+static bool iqn_char(char c)
+{
+    return c == '.' || c == '-' || c == ':' || c == '_' || (c >= '0' && c <= '9') ||
+           ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+static int hexval(char c)
+{
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 }
 
 /* A decimal of n digits that is at most max (no sign, no overflow). */
@@ -96,11 +108,19 @@ const char *blk_iscsi_url_error(const char *url)
     if (!slash2)
         return "no /LUN after the target name";
     /* iSCSI names (RFC 3720 3.2.6.2): letters, digits, '.', '-', ':' (and
-     * '_', which targets accept). libiscsi would decode a '%xx' here. */
-    for (const char *p = target; p < slash2; p++)
-        if (!(p[0] == '.' || p[0] == '-' || p[0] == ':' || p[0] == '_' || (p[0] >= '0' && p[0] <= '9') ||
-              ((p[0] | 0x20) >= 'a' && (p[0] | 0x20) <= 'z')))
+     * '_', which targets accept). libiscsi decodes '%xx' here (%3A for ':'),
+     * so what an escape stands for must be one of those too. */
+    for (const char *p = target; p < slash2; p++) {
+        char c = *p;
+        if (c == '%') {
+            if (p + 2 >= slash2 || !isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
+                return "a '%' in the target name must be followed by two hex digits";
+            c = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+            p += 2;
+        }
+        if (!iqn_char(c))
             return "the target name has a character that is not a letter, digit, '.', '-', ':' or '_'";
+    }
     const char *lun = slash2 + 1;
     if (!small_number(lun, strlen(lun), ISCSI_LUN_MAX))
         return "the LUN must be a number from 0 to 255";

@@ -152,4 +152,28 @@ static void random_writes(struct image *img, uint8_t *shadow, uint64_t size, int
     free(buf);
 }
 
+/* image_check's notes go to stderr and are counted; the count must be
+ * what it returns. */
+static inline void count_note(void *opaque, const char *line)
+{
+    fprintf(stderr, "check: %s\n", line);
+    ++*(int *)opaque;
+}
+
+static inline int check_count(struct image *img)
+{
+    int n = 0;
+    int rc = image_check(img, count_note, &n);
+    assert_int_equal(rc, n);
+    return rc;
+}
+
+static inline struct image *open_ok(const char *path, unsigned flags)
+{
+    struct image *img = image_open(path, flags);
+    if (!img)
+        fail_msg("open %s: %s", path, image_last_error());
+    return img;
+}
+
 #endif

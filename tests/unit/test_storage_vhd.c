@@ -29,28 +29,6 @@ static int teardown(void **st)
     return oracle_teardown();
 }
 
-static void count_note(void *opaque, const char *line)
-{
-    fprintf(stderr, "check: %s\n", line);
-    ++*(int *)opaque;
-}
-
-static int check_count(struct image *img)
-{
-    int n = 0;
-    int rc = image_check(img, count_note, &n);
-    assert_int_equal(rc, n);
-    return rc;
-}
-
-static struct image *open_ok(const char *path, unsigned flags)
-{
-    struct image *img = image_open(path, flags);
-    if (!img)
-        fail_msg("open %s: %s", path, image_last_error());
-    return img;
-}
-
 /* qemu-io writes of known patterns at block edges, inside blocks, at the
  * end of the disk. */
 static const char qemu_writes[] = "-c 'write -P 0x11 0 64k' -c 'write -P 0x22 2040k 16k' "

@@ -32,18 +32,6 @@
 #define I440FX_SUBSYSTEM 0x1100
 
 /* Configuration space (82441FX 3.2). */
-#define PCI_VENDOR_ID 0x00
-#define PCI_DEVICE_ID 0x02
-#define PCI_COMMAND 0x04
-#define PCI_STATUS 0x06
-#define PCI_REVISION 0x08
-#define PCI_CLASS_PROG 0x09
-#define PCI_CLASS_SUB 0x0A
-#define PCI_CLASS_BASE 0x0B
-#define PCI_LATENCY 0x0D
-#define PCI_HEADER_TYPE 0x0E
-#define PCI_SUBVENDOR 0x2C
-#define PCI_SUBSYSTEM 0x2E
 #define PMC_PMCCFG 0x50
 #define PMC_DETURBO 0x51
 #define PMC_DBC 0x53
@@ -156,12 +144,12 @@ static void i440fx_init_cfg(struct i440fx *s)
     put_le(&c[PCI_COMMAND], CMD_DEFAULT, 2);
     put_le(&w[PCI_COMMAND], CMD_WMASK, 2);
     put_le(&c[PCI_STATUS], STS_DEFAULT, 2);
-    c[PCI_REVISION] = I440FX_REVISION;
-    c[PCI_CLASS_SUB] = 0x00;   /* host bridge */
-    c[PCI_CLASS_BASE] = 0x06;  /* bridge device */
+    c[PCI_REVISION_ID] = I440FX_REVISION;
+    c[PCI_SUBCLASS] = 0x00;   /* host bridge */
+    c[PCI_CLASS] = 0x06;  /* bridge device */
     w[PCI_LATENCY] = 0xF8;
-    put_le(&c[PCI_SUBVENDOR], I440FX_SUBVENDOR, 2);
-    put_le(&c[PCI_SUBSYSTEM], I440FX_SUBSYSTEM, 2);
+    put_le(&c[PCI_SUBSYS_VENDOR], I440FX_SUBVENDOR, 2);
+    put_le(&c[PCI_SUBSYS_ID], I440FX_SUBSYSTEM, 2);
     static const uint8_t rw_regs[] = { PMC_PMCCFG, PMC_PMCCFG + 1, PMC_DETURBO, PMC_DBC, PMC_AXC,
                                        PMC_DRT, PMC_DRT + 1, PMC_DRAMC, PMC_DRAMT, PMC_FDHC,
                                        PMC_MTT, PMC_CLT, PMC_ERRCMD, PMC_TRC };

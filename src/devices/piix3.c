@@ -17,14 +17,6 @@
 #define PIIX3_VENDOR 0x8086
 #define PIIX3_DEVICE 0x7000
 
-#define PCI_VENDOR_ID 0x00
-#define PCI_DEVICE_ID 0x02
-#define PCI_COMMAND 0x04
-#define PCI_STATUS 0x06
-#define PCI_REVISION 0x08
-#define PCI_CLASS_SUB 0x0A
-#define PCI_CLASS_BASE 0x0B
-#define PCI_HEADER_TYPE 0x0E
 #define HEADER_MULTIFUNCTION 0x80
 
 /* Function 0 registers and their defaults (2.2.x). */
@@ -132,8 +124,8 @@ static void piix3_reset(device *dev)
     put_le(&c[PCI_COMMAND], CMD_DEFAULT, 2);
     put_le(&w[PCI_COMMAND], CMD_WMASK, 2);
     put_le(&c[PCI_STATUS], STS_DEFAULT, 2);
-    c[PCI_CLASS_SUB] = 0x01;   /* ISA bridge */
-    c[PCI_CLASS_BASE] = 0x06;  /* bridge device */
+    c[PCI_SUBCLASS] = 0x01;   /* ISA bridge */
+    c[PCI_CLASS] = 0x06;  /* bridge device */
     c[PCI_HEADER_TYPE] = HEADER_MULTIFUNCTION;
 
     c[PIIX_IORT] = 0x4D;

@@ -33,15 +33,6 @@
 #define SCI_IRQ_DEFAULT 9
 
 /* PCI configuration (datasheet, function 3). */
-#define PCI_VENDOR_ID 0x00
-#define PCI_DEVICE_ID 0x02
-#define PCI_COMMAND 0x04
-#define PCI_STATUS 0x06
-#define PCI_REVISION 0x08
-#define PCI_CLASS_SUB 0x0A
-#define PCI_CLASS_BASE 0x0B
-#define PCI_INT_PIN 0x3D
-#define CMD_IO 0x0001
 #define STS_DEFAULT 0x0280            /* fast back-to-back, DEVSEL# medium */
 #define STS_W1C 0x3800                /* abort bits */
 #define PMBA 0x40                     /* power management base address */
@@ -344,7 +335,7 @@ static void pm_cfg_write(void *opaque, uint8_t reg, uint32_t val, unsigned size)
         if (r == PCI_STATUS + 1)
             s->cfg[r] &= (uint8_t)~(b & (STS_W1C >> 8));
         else if (r == PCI_COMMAND)
-            s->cfg[r] = (uint8_t)(b & CMD_IO);
+            s->cfg[r] = (uint8_t)(b & PCI_CMD_IO);
         else if (r == PMREGMISC)
             s->cfg[r] = (uint8_t)(b & PMIOSE);
         else if (r == PMBA)
@@ -366,11 +357,11 @@ static void piix4_pm_reset(device *dev)
     memset(c, 0, sizeof s->cfg);
     put_le(&c[PCI_VENDOR_ID], PM_VENDOR, 2);
     put_le(&c[PCI_DEVICE_ID], PM_DEVICE, 2);
-    put_le(&c[PCI_COMMAND], CMD_IO, 2);
+    put_le(&c[PCI_COMMAND], PCI_CMD_IO, 2);
     put_le(&c[PCI_STATUS], STS_DEFAULT, 2);
-    c[PCI_REVISION] = PM_REVISION;
-    c[PCI_CLASS_SUB] = 0x80;          /* other bridge */
-    c[PCI_CLASS_BASE] = 0x06;
+    c[PCI_REVISION_ID] = PM_REVISION;
+    c[PCI_SUBCLASS] = 0x80;          /* other bridge */
+    c[PCI_CLASS] = 0x06;
     put_le(&c[PMBA], (uint16_t)(s->iobase | PMBA_IO_SPACE), 2);
     c[PMREGMISC] = PMIOSE;            /* as the firmware leaves it */
 

@@ -111,8 +111,7 @@ void cpu_update_mode(struct cpu *cpu)
     /* Alignment checking (SDM Vol. 3A 6.15, #AC): CPL 3 accesses then go
      * through the TLB set that is never filled, where the slow path checks. */
     cpu->ac_check = (m & MODE_PE) && (s->cr0 & CR0_AM) && (s->rflags & FL_AC);
-    cpu->user_set = s->cpl == 3 ? 1 + cpu->ac_check : 0;
-    cpu->tlb_user = cpu->tlb->e[cpu->user_set];
+    cpu->tlb_user = cpu->tlb->e[s->cpl == 3 ? 1 + cpu->ac_check : 0];
 }
 
 const uint64_t cpu_size_masks[9] = { 0, 0xff, 0xffff, 0, 0xffffffffull, 0, 0, 0, ~0ull };

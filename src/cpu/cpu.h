@@ -235,8 +235,9 @@ struct cpu {
     uint8_t dr_exec, dr_data; /* DR7-armed instruction / data breakpoints (bit n: DRn) */
     bool dr_trap;             /* a data breakpoint hit: #DB after the instruction */
     uint8_t ac_check;         /* CR0.AM and EFLAGS.AC: CPL 3 data accesses check alignment */
-    uint8_t user_set;         /* TLB set of non-supervisor accesses: 0 (CPL<3), 1, or 2 (#AC checks) */
-    struct tlb_entry *tlb_user; /* that set's entries (cpu_update_mode) */
+    /* The TLB set of non-supervisor accesses (cpu_update_mode): 0 (CPL<3),
+     * 1, or 2 (#AC checks: never filled). */
+    struct tlb_entry *tlb_user;
     uint32_t chain_epoch;     /* bumped on TLB and block flushes: block links expire */
     enum cpu_exit exit_reason;
     void *internal;

@@ -15,6 +15,8 @@
 #include "runtime/util.h"
 #include "storage/image.h"
 
+#include "image_exercise.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_INPUT (1u << 20)
@@ -67,27 +69,6 @@ static void fix_checksum(uint8_t *p, size_t len, size_t at)
     p[at + 3] = (uint8_t)sum;
 }
 
-static void exercise(struct image *img, uint64_t knob)
-{
-    static uint8_t buf[8 * IMAGE_SECTOR], back[IMAGE_SECTOR];
-    uint64_t size = image_size(img);
-    uint64_t at[3] = {0, size / 2 / IMAGE_SECTOR * IMAGE_SECTOR, size > sizeof buf ? size - sizeof buf : 0};
-    for (int i = 0; i < 3; i++) {
-        size_t n = size - at[i] < sizeof buf ? (size_t)(size - at[i]) : sizeof buf;
-        (void)image_read(img, at[i], buf, n);
-    }
-    if (!image_read_only(img) && size >= IMAGE_SECTOR) {
-        uint64_t off = knob % (size / IMAGE_SECTOR) * IMAGE_SECTOR;
-        memset(buf, 0x5a, IMAGE_SECTOR);
-        if (image_write(img, off, buf, IMAGE_SECTOR) == 0 &&
-            (image_read(img, off, back, IMAGE_SECTOR) != 0 || memcmp(back, buf, IMAGE_SECTOR) != 0))
-            __builtin_trap();
-    }
-    (void)image_check(img, NULL, NULL);
-    struct image_info info;
-    image_get_info(img, &info);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!dir[0])
@@ -112,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int rw = 0; rw < 2; rw++) {
         struct image *img = image_open(in_path, rw ? 0 : IMAGE_OPEN_RDONLY);
         if (img) {
-            exercise(img, knob);
+            image_exercise(img, knob, 0x5a);
             image_close(img);
         }
     }

@@ -14,6 +14,8 @@
 #include "runtime/util.h"
 #include "storage/image.h"
 
+#include "image_exercise.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_INPUT (1u << 20)
@@ -57,28 +59,6 @@ static void init(void)
         abort();
 }
 
-static void exercise(struct image *img, uint64_t knob)
-{
-    static uint8_t buf[8 * IMAGE_SECTOR], back[IMAGE_SECTOR];
-    uint64_t size = image_size(img);
-    uint64_t at[3] = {0, size / 2 / IMAGE_SECTOR * IMAGE_SECTOR, size > sizeof buf ? size - sizeof buf : 0};
-    for (int i = 0; i < 3; i++) {
-        size_t n = size - at[i] < sizeof buf ? (size_t)(size - at[i]) : sizeof buf;
-        (void)image_read(img, at[i], buf, n);
-    }
-    if (!image_read_only(img) && size >= IMAGE_SECTOR) {
-        uint64_t off = knob % (size / IMAGE_SECTOR) * IMAGE_SECTOR;
-        memset(buf, 0xa5, IMAGE_SECTOR);
-        /* What a write said it wrote reads back. */
-        if (image_write(img, off, buf, IMAGE_SECTOR) == 0 &&
-            (image_read(img, off, back, IMAGE_SECTOR) != 0 || memcmp(back, buf, IMAGE_SECTOR) != 0))
-            __builtin_trap();
-    }
-    (void)image_check(img, NULL, NULL);
-    struct image_info info;
-    image_get_info(img, &info);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!dir[0])
@@ -89,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t knob = size >= 8 ? get_le(data + size - 8, 8) : size;
     struct image *img = image_open(in_path, IMAGE_OPEN_RDONLY);
     if (img) {
-        exercise(img, knob);
+        image_exercise(img, knob, 0xa5);
         image_close(img);
     }
     /* Read-write only for a sparse file of its own: a descriptor's extents
@@ -97,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size >= 4 && memcmp(data, "KDMV", 4) == 0) {
         img = image_open(in_path, 0);
         if (img) {
-            exercise(img, knob);
+            image_exercise(img, knob, 0xa5);
             image_close(img);
         }
     }

@@ -106,8 +106,12 @@ void cpu_update_mode(struct cpu *cpu)
         s->cpl = 0;
     else if (m & MODE_VM)
         s->cpl = 3;
+    /* Block links hold for one mode; those made at CPL 3 and below it are
+     * told apart by the epoch's low bit (cpu_int.h). */
+    if (m != cpu->mode)
+        chain_expire(cpu);
+    cpu->chain_epoch = (cpu->chain_epoch & ~CHAIN_USER) | (s->cpl == 3 ? CHAIN_USER : 0);
     cpu->mode = m;
-    cpu->chain_epoch++;   /* block links hold for one mode and CPL */
     /* Alignment checking (SDM Vol. 3A 6.15, #AC): CPL 3 accesses then go
      * through the TLB set that is never filled, where the slow path checks. */
     cpu->ac_check = (m & MODE_PE) && (s->cr0 & CR0_AM) && (s->rflags & FL_AC);

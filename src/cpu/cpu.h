@@ -238,7 +238,7 @@ struct cpu {
     /* The TLB set of non-supervisor accesses (cpu_update_mode): 0 (CPL<3),
      * 1, or 2 (#AC checks: never filled). */
     struct tlb_entry *tlb_user;
-    uint32_t chain_epoch;     /* bumped on TLB and block flushes: block links expire */
+    uint32_t chain_epoch;     /* when block links hold (cpu_int.h, chain_expire) */
     enum cpu_exit exit_reason;
     void *internal;
 };

@@ -331,15 +331,24 @@ struct tlb_entry {
 /* What only the slow paths read, beside each entry. */
 struct tlb_page {
     uint64_t phys;                  /* guest physical page */
+    uint32_t ram_index;             /* physmem_page()'s, for the code-page check */
     bool global;
 };
 #define TLB_INVALID 1ull  /* never a page-aligned address */
+/* Entries that a fill pushed out of a filled set, fully associative: pages
+ * whose linear addresses are a multiple of TLB_SIZE pages apart (kernel
+ * text 4 MiB apart, say) then take turns without a walk each time. */
+#define VTLB_SIZE 8
 struct cpu_tlb {
     /* [0] supervisor, [1] user (CPL 3) accesses, [2] user accesses under
      * alignment checking: never filled, so they all take the slow path.
      * cpu->tlb_user points at the set of non-supervisor accesses. */
     struct tlb_entry e[3][TLB_SIZE];
     struct tlb_page page[3][TLB_SIZE];
+    /* Victims of sets 0 and 1 (mmu.c), and where the next one goes. */
+    struct tlb_entry ve[2][VTLB_SIZE];
+    struct tlb_page vpage[2][VTLB_SIZE];
+    unsigned vnext[2];
 };
 
 static inline struct tlb_entry *tlb_entry(struct cpu *cpu, uint64_t lin, int acc)
@@ -417,6 +426,19 @@ void cpu_blocks_destroy(struct cpu *cpu);
 /* Drop decoded blocks on a physical page (self-modifying code). */
 void blocks_invalidate_page(struct cpu *cpu, uint64_t phys_page);
 void blocks_flush(struct cpu *cpu);
+/* Block links and the jump cache (exec.c) hold while cpu->chain_epoch is
+ * unchanged. A link skips the fetch's checks, so bit 0 says whether it was
+ * made at CPL 3 (U/S, SDM Vol. 3A 4.6): a system call and its return
+ * toggle it and find their links again. The rest counts what expires them
+ * all: TLB flushes, INVLPG, dropped blocks, mode changes. */
+#define CHAIN_USER 1u
+static inline void chain_expire(struct cpu *cpu)
+{
+    cpu->chain_epoch += 2;
+    /* Wrapped (after hours of flushes): no old link may match again. */
+    if (unlikely(cpu->chain_epoch < 2))
+        blocks_flush(cpu);
+}
 
 /* --- several vCPUs on one physmem (smp.c) --------------------------------
  * Each vCPU caches decoded code and TLB entries of its own; guest RAM is

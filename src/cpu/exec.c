@@ -23,6 +23,8 @@ struct block {
     uint64_t phys;              /* physical address of the first byte */
     uint64_t phys2;             /* second page touched by the last insn, or NO_PAGE */
     uint64_t lin2;              /* its linear page, to recheck the mapping */
+    uint64_t lin1;              /* the linear page of the first byte when built */
+    uint32_t lin2_epoch;        /* chain_epoch at which lin2 -> phys2 last held */
     struct block *hash_next;
     /* Chaining: the blocks that followed this one, found again without the
      * hash while cpu->chain_epoch is unchanged (it moves with every TLB or
@@ -45,8 +47,18 @@ struct page_ref {
     struct page_ref *next;
 };
 
+/* The block last found at a linear address: where links do not reach
+ * (returns, indirect jumps, a block's third exit), found without the hash. */
+#define JUMP_BITS 12
+struct jump_entry {
+    uint64_t lin;
+    struct block *b;
+    uint32_t epoch;             /* cpu->chain_epoch it was found in */
+};
+
 struct cpu_block_cache {
     struct block *scratch;      /* a one-instruction block that is never cached */
+    struct jump_entry jump[1u << JUMP_BITS];
     uint8_t *arena;
     size_t used;
     struct block *hash[1u << HASH_BITS];
@@ -97,8 +109,9 @@ void blocks_flush(struct cpu *cpu)
     struct cpu_block_cache *bc = cpu->blocks;
     memset(bc->hash, 0, sizeof(bc->hash));
     memset(bc->pages, 0, sizeof(bc->pages));
+    memset(bc->jump, 0, sizeof(bc->jump));
     bc->used = 0;
-    cpu->chain_epoch++;
+    chain_expire(cpu);
     /* Code-page marks of this vCPU go too. */
     smp_clear_code_marks(cpu);
     cpu->block_end = true;
@@ -126,7 +139,7 @@ void blocks_invalidate_page(struct cpu *cpu, uint64_t page)
         if (r->b->valid) {
             r->b->valid = false;
             unlink_hash(bc, r->b);
-            cpu->chain_epoch++;
+            chain_expire(cpu);
         }
         *pp = r->next;
     }
@@ -280,6 +293,8 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
             }
             b->phys2 = p2 & PAGE_MASK;
             b->lin2 = end_lin & PAGE_MASK;
+            b->lin1 = lin_page;
+            b->lin2_epoch = cpu->chain_epoch;
             in->last = 1;
             break;
         }
@@ -389,16 +404,26 @@ static inline struct block *linked_successor(struct cpu *cpu, struct block *b)
     return NULL;
 }
 
-/* The block at CS:RIP, through prev's successor links when they still hold. */
-static struct block *next_block(struct cpu *cpu, struct block *prev)
+static unsigned jump_hash(uint64_t lin)
 {
-    if (prev) {
-        struct block *s = linked_successor(cpu, prev);
-        if (s)
-            return s;
-    }
+    return (unsigned)((lin * 0x9e3779b97f4a7c15ull) >> (64 - JUMP_BITS));
+}
+
+/* The block at CS:RIP through the jump cache or the hash, linked after
+ * prev (if any) for next time. */
+static struct block *lookup_block(struct cpu *cpu, struct block *prev)
+{
     uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
-    struct block *b = within_limit(cpu, find_block(cpu));
+    struct jump_entry *j = &cpu->blocks->jump[jump_hash(lin)];
+    struct block *found;
+    if (j->lin == lin && j->epoch == cpu->chain_epoch) {
+        found = j->b;
+    } else {
+        found = find_block(cpu);
+        if (found->valid)
+            *j = (struct jump_entry){.lin = lin, .b = found, .epoch = cpu->chain_epoch};
+    }
+    struct block *b = within_limit(cpu, found);
     /* Never a link to the scratch block: its contents change. */
     if (prev && prev->valid && b->valid) {
         int i = prev->succ_next;
@@ -408,6 +433,34 @@ static struct block *next_block(struct cpu *cpu, struct block *prev)
         prev->succ_epoch[i] = cpu->chain_epoch;
     }
     return b;
+}
+
+/* The block at CS:RIP, through prev's successor links when they still hold. */
+static struct block *next_block(struct cpu *cpu, struct block *prev)
+{
+    if (prev) {
+        struct block *s = linked_successor(cpu, prev);
+        if (s)
+            return s;
+    }
+    return lookup_block(cpu, prev);
+}
+
+/* A block whose last instruction runs onto the next page is this code only
+ * while that page maps phys2 (and the block is entered at the linear page
+ * it was built at). Checked once per chain epoch: like a TLB, the block
+ * keeps a translation until a flush or INVLPG (SDM Vol. 3A 4.10.4). */
+static bool second_page_holds(struct cpu *cpu, struct block *b, uint64_t lin)
+{
+    if ((lin & PAGE_MASK) != b->lin1)
+        return false;
+    if (b->lin2_epoch == cpu->chain_epoch)
+        return true;
+    uint64_t p2;
+    if (!cpu_debug_translate(cpu, b->lin2, &p2) || (p2 & PAGE_MASK) != b->phys2)
+        return false;
+    b->lin2_epoch = cpu->chain_epoch;
+    return true;
 }
 
 static struct block *find_block(struct cpu *cpu)
@@ -425,11 +478,8 @@ static struct block *find_block(struct cpu *cpu)
     for (struct block *b = bc->hash[hash_of(phys, cpu->mode)]; b; b = b->hash_next) {
         if (b->phys != phys || b->mode != cpu->mode)
             continue;
-        if (b->phys2 != NO_PAGE) {
-            uint64_t p2;
-            if (!cpu_debug_translate(cpu, b->lin2, &p2) || (p2 & PAGE_MASK) != b->phys2)
-                continue;
-        }
+        if (b->phys2 != NO_PAGE && !second_page_holds(cpu, b, lin))
+            continue;
         return b;
     }
     return build_block(cpu, phys);
@@ -675,6 +725,11 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
          * block is linked from this one. */
         if (likely(quiet(cpu, limit))) {
             struct block *n = linked_successor(cpu, b);
+            /* Not linked yet, or not linkable in two (a return, say): still
+             * nothing for the checks above while the epoch (mode, CPL)
+             * holds. */
+            if (!n && cpu->chain_epoch == prev_epoch)
+                n = lookup_block(cpu, b);
             if (n) {
                 b = n;
                 shadow = false;

@@ -197,6 +197,92 @@ static _Noreturn void page_fault(struct cpu *cpu, uint64_t lin, int code, int ac
     cpu_raise(cpu, EXC_PF, err);
 }
 
+/* --- victim entries ------------------------------------------------------ */
+
+static bool entry_valid(const struct tlb_entry *e)
+{
+    return (e->tag_r & e->tag_w & e->tag_x) != TLB_INVALID;
+}
+
+/* The linear page a valid entry maps: every valid tag names it. */
+static uint64_t entry_page(const struct tlb_entry *e)
+{
+    return e->tag_r != TLB_INVALID ? e->tag_r : e->tag_w != TLB_INVALID ? e->tag_w : e->tag_x;
+}
+
+/* The tag an access of kind acc needs. */
+static uint64_t entry_tag(const struct tlb_entry *e, int acc)
+{
+    return (acc & ACC_W) ? e->tag_w : (acc & ACC_X) ? e->tag_x : e->tag_r;
+}
+
+static void set_page(struct tlb_page *dst, const struct tlb_page *src)
+{
+    /* Other vCPUs read phys (tlb_drop_writes_to). */
+    __atomic_store_n(&dst->phys, src->phys, __ATOMIC_RELAXED);
+    dst->ram_index = src->ram_index;
+    dst->global = src->global;
+}
+
+/* An entry that maps a page smp.c has since marked as code may not keep
+ * writing it: the entry is published, then the mark is checked. */
+static void recheck_code_page(struct cpu *cpu, struct tlb_entry *e, uint32_t ram_index)
+{
+    if (e->tag_w == TLB_INVALID)
+        return;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (ram_index != UINT32_MAX && __atomic_load_n(&cpu->mem->code_map[ram_index], __ATOMIC_RELAXED))
+        __atomic_store_n(&e->tag_w, TLB_INVALID, __ATOMIC_RELAXED);
+}
+
+/* Set 0 or 1 of an entry that is not in the alignment-checked set. */
+static int set_of(const struct cpu *cpu, const struct tlb_entry *e)
+{
+    return e >= &cpu->tlb->e[1][0];
+}
+
+/* The entry at e is about to map `page`: what it maps now becomes a
+ * victim, and a victim copy of `page` goes (one copy of a page at most). */
+static void victim_evict(struct cpu *cpu, struct tlb_entry *e, uint64_t page)
+{
+    struct cpu_tlb *t = cpu->tlb;
+    int u = set_of(cpu, e);
+    for (unsigned i = 0; i < VTLB_SIZE; i++)
+        if (entry_valid(&t->ve[u][i]) && entry_page(&t->ve[u][i]) == page)
+            t->ve[u][i].tag_r = t->ve[u][i].tag_w = t->ve[u][i].tag_x = TLB_INVALID;
+    if (!entry_valid(e) || entry_page(e) == page)
+        return;
+    unsigned i = t->vnext[u]++ % VTLB_SIZE;
+    set_page(&t->vpage[u][i], tlb_page_of(cpu, e));
+    t->ve[u][i] = *e;
+}
+
+/* A victim that allows this access trades places with e, the entry lin
+ * indexes: a TLB hit one step late, without a walk. */
+static bool victim_take(struct cpu *cpu, struct tlb_entry *e, uint64_t lin, int acc)
+{
+    struct cpu_tlb *t = cpu->tlb;
+    int u = set_of(cpu, e);
+    uint64_t page = lin & PAGE_MASK;
+    for (unsigned i = 0; i < VTLB_SIZE; i++) {
+        struct tlb_entry *v = &t->ve[u][i];
+        if (entry_tag(v, acc) != page)
+            continue;
+        struct tlb_page *tp = tlb_page_of(cpu, e), *vp = &t->vpage[u][i];
+        struct tlb_entry old = *e;
+        struct tlb_page old_page = *tp;
+        set_page(tp, vp);
+        *e = *v;
+        bool keep = entry_valid(&old);
+        if (keep)
+            set_page(vp, &old_page);
+        *v = keep ? old : (struct tlb_entry){TLB_INVALID, TLB_INVALID, TLB_INVALID, 0};
+        recheck_code_page(cpu, e, tp->ram_index);
+        return true;
+    }
+    return false;
+}
+
 /* Translate and fill the TLB entry for the page. */
 uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
 {
@@ -204,6 +290,11 @@ uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
     bool is_write = acc & ACC_W;
     struct walk w;
     uint64_t phys;
+
+    struct tlb_entry *e = tlb_entry(cpu, lin, acc);
+    bool cached = e < &cpu->tlb->e[2][0];  /* alignment-checked accesses stay on the slow path */
+    if (cached && victim_take(cpu, e, lin, acc))
+        return tlb_page_of(cpu, e)->phys | (lin & (PAGE_SIZE - 1));
 
     if (!(cpu->s.cr0 & CR0_PG)) {
         phys = lin & 0xffffffffull;
@@ -224,17 +315,16 @@ uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
     }
     phys = a20(cpu, phys);
 
-    struct tlb_entry *e = tlb_entry(cpu, lin, acc);
-    if (e >= &cpu->tlb->e[2][0])
-        return phys;   /* alignment-checked accesses stay on the slow path */
+    if (!cached)
+        return phys;
     uint64_t lpage = lin & PAGE_MASK;
     phys_page pp = physmem_page(cpu->mem, phys);
+    victim_evict(cpu, e, lpage);
     e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
     /* Data breakpoints keep their page's reads and writes on the slow path. */
     bool watched = cpu->dr_data && dr_page_watched(cpu, lpage);
     struct tlb_page *tp = tlb_page_of(cpu, e);
-    __atomic_store_n(&tp->phys, phys & PAGE_MASK, __ATOMIC_RELAXED);
-    tp->global = w.global;
+    set_page(tp, &(struct tlb_page){.phys = phys & PAGE_MASK, .ram_index = pp.ram_index, .global = w.global});
     if (pp.read) {
         e->addend = (uintptr_t)pp.read - (uintptr_t)lpage;
         if (!watched)
@@ -248,14 +338,8 @@ uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
         if (w.write && w.dirty && !watched)
             e->tag_w = lpage;
     }
-    if (e->tag_w == lpage) {
-        /* Another vCPU may have marked the page as code since physmem_page
-         * looked: published entry, then the check (smp.c). */
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        if (pp.ram_index != UINT32_MAX &&
-            __atomic_load_n(&cpu->mem->code_map[pp.ram_index], __ATOMIC_RELAXED))
-            __atomic_store_n(&e->tag_w, TLB_INVALID, __ATOMIC_RELAXED);
-    }
+    /* Another vCPU may have marked the page as code since physmem_page looked. */
+    recheck_code_page(cpu, e, pp.ram_index);
     return phys;
 }
 
@@ -330,11 +414,18 @@ void lin_probe_write(struct cpu *cpu, uint64_t lin, unsigned size)
 
 void tlb_flush(struct cpu *cpu, bool keep_global)
 {
-    cpu->chain_epoch++;
+    chain_expire(cpu);
     for (int u = 0; u < 3; u++)
         for (unsigned i = 0; i < TLB_SIZE; i++) {
             struct tlb_entry *e = &cpu->tlb->e[u][i];
             if (keep_global && cpu->tlb->page[u][i].global && e->tag_r != TLB_INVALID)
+                continue;
+            e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
+        }
+    for (int u = 0; u < 2; u++)
+        for (unsigned i = 0; i < VTLB_SIZE; i++) {
+            struct tlb_entry *e = &cpu->tlb->ve[u][i];
+            if (keep_global && cpu->tlb->vpage[u][i].global && e->tag_r != TLB_INVALID)
                 continue;
             e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
         }
@@ -346,13 +437,19 @@ void tlb_flush(struct cpu *cpu, bool keep_global)
 
 void tlb_flush_page(struct cpu *cpu, uint64_t lin)
 {
-    cpu->chain_epoch++;
+    chain_expire(cpu);
     uint64_t page = lin & PAGE_MASK;
     for (int u = 0; u < 3; u++) {
         struct tlb_entry *e = &cpu->tlb->e[u][(lin >> PAGE_SHIFT) & (TLB_SIZE - 1)];
         if (e->tag_r == page || e->tag_w == page || e->tag_x == page)
             e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
     }
+    for (int u = 0; u < 2; u++)
+        for (unsigned i = 0; i < VTLB_SIZE; i++) {
+            struct tlb_entry *e = &cpu->tlb->ve[u][i];
+            if (e->tag_r == page || e->tag_w == page || e->tag_x == page)
+                e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
+        }
 }
 
 /* A page just became a code page: no TLB entry may keep writing it
@@ -367,6 +464,10 @@ void tlb_drop_writes_to(struct cpu *cpu, uint64_t phys_page)
             if (__atomic_load_n(&cpu->tlb->page[u][i].phys, __ATOMIC_RELAXED) == phys_page)
                 __atomic_store_n(&e->tag_w, TLB_INVALID, __ATOMIC_RELAXED);
         }
+    for (int u = 0; u < 2; u++)
+        for (unsigned i = 0; i < VTLB_SIZE; i++)
+            if (__atomic_load_n(&cpu->tlb->vpage[u][i].phys, __ATOMIC_RELAXED) == phys_page)
+                __atomic_store_n(&cpu->tlb->ve[u][i].tag_w, TLB_INVALID, __ATOMIC_RELAXED);
 }
 
 void lin_locked_target(struct cpu *cpu, uint64_t lin, unsigned size, struct locked_target *t)

@@ -121,6 +121,9 @@ def main():
                 for emu in ("qemu", "caixa"):
                     image = os.path.join(tmp, "disk.%s" % fmt)
                     make_image(image, fmt)
+                    # The last run's dirty pages must not be written back
+                    # during this one.
+                    os.sync()
                     if emu == "qemu":
                         argv = [qemu, "-accel", "tcg", "-nographic", "-no-reboot", "-m", MEMORY_MB,
                                 "-kernel", kernel, "-initrd", initrd, "-append", cmdline]

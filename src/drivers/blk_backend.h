@@ -16,6 +16,10 @@ struct blk_backend_ops {
     /* Sector-aligned, inside the size; 0 or a negative errno. */
     int (*read)(struct blk_backend *be, uint64_t off, void *buf, size_t len);
     int (*write)(struct blk_backend *be, uint64_t off, const void *buf, size_t len);
+    /* Optional: a whole scattered request in one call; NULL: read/write
+     * once per buffer. */
+    int (*readv)(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt);
+    int (*writev)(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*flush)(struct blk_backend *be);
     int (*discard)(struct blk_backend *be, uint64_t off, uint64_t len);  /* NULL: nothing */
     uint64_t (*size)(struct blk_backend *be);

@@ -29,6 +29,17 @@ static int bi_write(struct blk_backend *be, uint64_t off, const void *buf, size_
     return rc < 0 ? (rc == -1 ? -EIO : rc) : 0;
 }
 
+static int bi_readv(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return image_readv(img_of(be), off, iov, iovcnt) < 0 ? -EIO : 0;
+}
+
+static int bi_writev(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    int rc = image_writev(img_of(be), off, iov, iovcnt);
+    return rc < 0 ? (rc == -1 ? -EIO : rc) : 0;
+}
+
 static int bi_flush(struct blk_backend *be)
 {
     return image_flush(img_of(be)) < 0 ? -EIO : 0;
@@ -53,6 +64,8 @@ static void bi_close(struct blk_backend *be)
 static const struct blk_backend_ops blk_image_ops = {
     .read = bi_read,
     .write = bi_write,
+    .readv = bi_readv,
+    .writev = bi_writev,
     .flush = bi_flush,
     .discard = bi_discard,
     .size = bi_size,

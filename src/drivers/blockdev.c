@@ -44,6 +44,10 @@ static int do_rw(struct blk_backend *be, struct blk_req *r, uint64_t size)
     }
     if (off > size || total > size - off)
         return -EINVAL;
+    if (r->op == BLK_READ && be->ops->readv)
+        return be->ops->readv(be, off, r->iov, r->iovcnt);
+    if (r->op == BLK_WRITE && be->ops->writev)
+        return be->ops->writev(be, off, r->iov, r->iovcnt);
     for (int i = 0; i < r->iovcnt; i++) {
         size_t len = r->iov[i].iov_len;
         int rc = r->op == BLK_READ ? be->ops->read(be, off, r->iov[i].iov_base, len)

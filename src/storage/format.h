@@ -57,6 +57,10 @@ typedef struct image_format {
      * img->parent with image_read_chain(), or zero-filled without one. */
     int (*read)(struct image *img, uint64_t off, void *buf, size_t len);
     int (*write)(struct image *img, uint64_t off, const void *buf, size_t len);
+    /* Optional: the same over scattered buffers in one system call (raw's
+     * preadv); NULL: read/write once per buffer. */
+    int (*readv)(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
+    int (*writev)(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*flush)(struct image *img);                              /* NULL: fdatasync */
     int (*discard)(struct image *img, uint64_t off, uint64_t len); /* NULL: nothing */
     /* Writes a new image into fd (empty, opened read-write). o->size is
@@ -88,6 +92,10 @@ int image_read_chain(struct image *img, uint64_t off, void *buf, size_t len);
  * A read past the end of the file gives zeros. */
 int image_pread(int fd, void *buf, size_t len, uint64_t off);
 int image_pwrite(int fd, const void *buf, size_t len, uint64_t off);
+/* The same over iovecs: preadv/pwritev, short transfers finished buffer by
+ * buffer. */
+int image_preadv(int fd, const struct iovec *iov, int iovcnt, uint64_t off);
+int image_pwritev(int fd, const struct iovec *iov, int iovcnt, uint64_t off);
 /* Allocates [off, end) of fd on the host, reading as zeros (fallocate, or
  * writing zeros where the file system cannot): Fixed variants. 0 or -errno. */
 int image_allocate(int fd, uint64_t off, uint64_t end);

@@ -153,6 +153,56 @@ int image_pwrite(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
+/* What one preadv/pwritev may take (POSIX IOV_MAX on Linux). */
+#define IOV_BATCH 1024
+
+/* One vectored call per batch; after a short one, the rest buffer by
+ * buffer with the retrying helpers. */
+static int pio_vec(int fd, const struct iovec *iov, int iovcnt, uint64_t off, bool write)
+{
+    while (iovcnt > 0) {
+        int cnt = iovcnt < IOV_BATCH ? iovcnt : IOV_BATCH;
+        size_t want = 0;
+        for (int i = 0; i < cnt; i++)
+            want += iov[i].iov_len;
+        ssize_t n;
+        do
+            n = write ? pwritev(fd, iov, cnt, (off_t)off) : preadv(fd, iov, cnt, (off_t)off);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return -errno;
+        size_t done = (size_t)n;
+        if (done < want) {
+            for (int i = 0; i < cnt; i++, off += iov[i - 1].iov_len) {
+                size_t len = iov[i].iov_len, skip = done < len ? done : len;
+                done -= skip;
+                if (skip == len)
+                    continue;
+                uint8_t *p = (uint8_t *)iov[i].iov_base + skip;
+                int rc = write ? image_pwrite(fd, p, len - skip, off + skip)
+                               : image_pread(fd, p, len - skip, off + skip);
+                if (rc < 0)
+                    return rc;
+            }
+        } else {
+            off += want;
+        }
+        iov += cnt;
+        iovcnt -= cnt;
+    }
+    return 0;
+}
+
+int image_preadv(int fd, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+    return pio_vec(fd, iov, iovcnt, off, false);
+}
+
+int image_pwritev(int fd, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+    return pio_vec(fd, iov, iovcnt, off, true);
+}
+
 int image_file_size(int fd, uint64_t *size)
 {
     struct stat st;
@@ -583,6 +633,54 @@ int image_write(struct image *img, uint64_t off, const void *buf, size_t len)
     rc = img->fmt->write(img, off, buf, len);
     pthread_mutex_unlock(img->lock);
     return rc;
+}
+
+/* The bytes of iov[0..iovcnt), or -EINVAL when a buffer is not whole sectors. */
+static int64_t iov_bytes(const struct image *img, const char *what, const struct iovec *iov, int iovcnt)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len % IMAGE_SECTOR) {
+            image_error("%s: %s of %zu bytes is not sector-aligned", img->path, what, iov[i].iov_len);
+            return -EINVAL;
+        }
+        total += iov[i].iov_len;
+    }
+    return (int64_t)total;
+}
+
+static int rw_vec(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
+{
+    const char *what = write ? "write" : "read";
+    int64_t total = iov_bytes(img, what, iov, iovcnt);
+    int rc = total < 0 ? (int)total : write ? check_writable(img, what) : 0;
+    if (rc == 0)
+        rc = check_range(img, what, off, (uint64_t)total);
+    if (rc < 0 || total == 0)
+        return rc;
+    pthread_mutex_lock(img->lock);
+    if (write && img->fmt->writev) {
+        rc = img->fmt->writev(img, off, iov, iovcnt);
+    } else if (!write && img->fmt->readv) {
+        rc = img->fmt->readv(img, off, iov, iovcnt);
+    } else {
+        for (int i = 0; i < iovcnt && rc == 0; off += iov[i].iov_len, i++)
+            if (iov[i].iov_len)
+                rc = write ? img->fmt->write(img, off, iov[i].iov_base, iov[i].iov_len)
+                           : img->fmt->read(img, off, iov[i].iov_base, iov[i].iov_len);
+    }
+    pthread_mutex_unlock(img->lock);
+    return rc;
+}
+
+int image_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return rw_vec(img, off, iov, iovcnt, false);
+}
+
+int image_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return rw_vec(img, off, iov, iovcnt, true);
 }
 
 int image_flush(struct image *img)

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define IMAGE_SECTOR 512u
 
@@ -51,6 +52,10 @@ struct image *image_parent(const struct image *img);    /* NULL: none */
 
 int image_read(struct image *img, uint64_t off, void *buf, size_t len);
 int image_write(struct image *img, uint64_t off, const void *buf, size_t len);
+/* The same over scattered buffers, each whole sectors: one system call
+ * where the format allows (raw), a call per buffer otherwise. */
+int image_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
+int image_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
 int image_flush(struct image *img);
 /* The guest no longer needs these bytes (TRIM/UNMAP/DISCARD); they read as
  * zeros afterwards only if the format can say so, otherwise unchanged.

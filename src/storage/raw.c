@@ -1,6 +1,7 @@
 /* Raw images: the file is the disk, byte for byte. Every file probes as
  * raw with the lowest score, so any format with a magic wins over it. One
- * pread/pwrite per call: the disk benchmark compares this path with QEMU. */
+ * pread/pwrite (or preadv/pwritev for a scattered request) per call: the
+ * disk benchmark compares this path with QEMU. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +52,22 @@ static int raw_read(struct image *img, uint64_t off, void *buf, size_t len)
 static int raw_write(struct image *img, uint64_t off, const void *buf, size_t len)
 {
     int rc = image_pwrite(img->fd, buf, len, off);
+    if (rc < 0)
+        image_error("write at %llu: %s", (unsigned long long)off, strerror(-rc));
+    return rc;
+}
+
+static int raw_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    int rc = image_preadv(img->fd, iov, iovcnt, off);
+    if (rc < 0)
+        image_error("read at %llu: %s", (unsigned long long)off, strerror(-rc));
+    return rc;
+}
+
+static int raw_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    int rc = image_pwritev(img->fd, iov, iovcnt, off);
     if (rc < 0)
         image_error("write at %llu: %s", (unsigned long long)off, strerror(-rc));
     return rc;
@@ -110,6 +127,8 @@ static const image_format raw_format = {
     .close = raw_close,
     .read = raw_read,
     .write = raw_write,
+    .readv = raw_readv,
+    .writev = raw_writev,
     .discard = raw_discard,
     .create = raw_create,
     .resize = raw_resize,

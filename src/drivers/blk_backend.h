@@ -1,6 +1,7 @@
 /* What carries out a drive's requests (private to src/drivers/blockdev*):
  * an image file through storage/image.h, or an iSCSI LUN. Calls come from
- * the drive's I/O thread only, one at a time. */
+ * the drive's I/O thread only, one at a time; but for the try_ ones, which
+ * a vCPU makes while the drive is idle. */
 #ifndef CAIXA_DRIVERS_BLK_BACKEND_H
 #define CAIXA_DRIVERS_BLK_BACKEND_H
 
@@ -20,6 +21,10 @@ struct blk_backend_ops {
      * once per buffer. */
     int (*readv)(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*writev)(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt);
+    /* Optional, from any thread: the same only if it needs no wait for the
+     * host's disk; -EAGAIN otherwise (the I/O thread then does it). */
+    int (*try_readv)(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt);
+    int (*try_writev)(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*flush)(struct blk_backend *be);
     int (*discard)(struct blk_backend *be, uint64_t off, uint64_t len);  /* NULL: nothing */
     uint64_t (*size)(struct blk_backend *be);

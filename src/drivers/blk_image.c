@@ -40,6 +40,19 @@ static int bi_writev(struct blk_backend *be, uint64_t off, const struct iovec *i
     return rc < 0 ? (rc == -1 ? -EIO : rc) : 0;
 }
 
+/* -EAGAIN stays -EAGAIN: blockdev.c then queues the request. */
+static int bi_try_readv(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    int rc = image_try_readv(img_of(be), off, iov, iovcnt);
+    return rc == -EAGAIN || rc == 0 ? rc : -EIO;
+}
+
+static int bi_try_writev(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    int rc = image_try_writev(img_of(be), off, iov, iovcnt);
+    return rc == -EAGAIN || rc == 0 ? rc : rc == -1 ? -EIO : rc;
+}
+
 static int bi_flush(struct blk_backend *be)
 {
     return image_flush(img_of(be)) < 0 ? -EIO : 0;
@@ -66,6 +79,8 @@ static const struct blk_backend_ops blk_image_ops = {
     .write = bi_write,
     .readv = bi_readv,
     .writev = bi_writev,
+    .try_readv = bi_try_readv,
+    .try_writev = bi_try_writev,
     .flush = bi_flush,
     .discard = bi_discard,
     .size = bi_size,

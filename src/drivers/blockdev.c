@@ -20,11 +20,12 @@ struct blockdev {
     bool read_only;
     struct blk_backend *be;
 
-    pthread_mutex_t qlock;        /* the queue, `busy`, `stop` */
+    pthread_mutex_t qlock;        /* the queue, `busy`, `trying`, `stop` */
     pthread_cond_t qcond;         /* work arrived or stop */
     pthread_cond_t idle;          /* queue empty and nothing running */
     struct blk_req *head, *tail;
     bool busy, stop, started;
+    int trying;                   /* requests vCPUs are trying at once (try_now) */
     pthread_t thread;
 
     pthread_mutex_t *vm_lock;
@@ -114,10 +115,54 @@ static void *io_thread(void *opaque)
     return NULL;
 }
 
+/* What a request may be for the drive to try it at once: a read or write
+ * no larger than this, which the vCPU copies itself. Larger ones go to the
+ * I/O thread, so that the platform lock is never held long. */
+#define TRY_NOW_MAX (64u * 1024)
+
+/* A read or write tried without waiting for the host's disk, as io_uring
+ * tries before it hands a request to a worker: when the page cache holds
+ * the data, the request needs no thread hand-off and no wake-ups. Only on
+ * an idle drive (queued requests keep their order), and only when this
+ * thread may take the platform lock (recursive: a device callback holds it
+ * already), since done() needs it. -EAGAIN: queue it. qlock held. */
+static int try_now(struct blockdev *bd, struct blk_req *r)
+{
+    struct blk_backend *be = bd->be;
+    if (!bd->started || bd->head || bd->busy || bd->trying || !be || (r->op != BLK_READ && r->op != BLK_WRITE))
+        return -EAGAIN;
+    int (*op)(struct blk_backend *, uint64_t, const struct iovec *, int) =
+        r->op == BLK_READ ? be->ops->try_readv : be->ops->try_writev;
+    if (!op || (r->op == BLK_WRITE && bd->read_only) || r->iovcnt < 1 || r->iovcnt > BLK_MAX_IOV ||
+        r->offset % BLK_SECTOR)
+        return -EAGAIN;
+    uint64_t total = 0, size = be->ops->size(be);
+    for (int i = 0; i < r->iovcnt; i++)
+        total += r->iov[i].iov_len;
+    /* (Out of range: the I/O thread gives the error, as for any request.) */
+    if (total > TRY_NOW_MAX || r->offset > size || total > size - r->offset ||
+        pthread_mutex_trylock(bd->vm_lock) != 0)
+        return -EAGAIN;
+    bd->trying++;   /* drain() and blockdev_change_medium wait for it */
+    pthread_mutex_unlock(&bd->qlock);
+    int rc = op(be, r->offset, r->iov, r->iovcnt);
+    if (rc != -EAGAIN)
+        r->done(r, rc);
+    pthread_mutex_unlock(bd->vm_lock);
+    pthread_mutex_lock(&bd->qlock);
+    bd->trying--;
+    pthread_cond_broadcast(&bd->idle);
+    return rc;
+}
+
 void blockdev_submit(struct blockdev *bd, struct blk_req *req)
 {
     req->next_ = NULL;
     pthread_mutex_lock(&bd->qlock);
+    if (try_now(bd, req) != -EAGAIN) {
+        pthread_mutex_unlock(&bd->qlock);
+        return;
+    }
     if (bd->tail)
         bd->tail->next_ = req;
     else
@@ -131,7 +176,7 @@ void blockdev_submit(struct blockdev *bd, struct blk_req *req)
 static void drain(struct blockdev *bd)
 {
     pthread_mutex_lock(&bd->qlock);
-    while (bd->started && (bd->head || bd->busy))
+    while (bd->started && (bd->head || bd->busy || bd->trying))
         pthread_cond_wait(&bd->idle, &bd->qlock);
     pthread_mutex_unlock(&bd->qlock);
 }
@@ -252,7 +297,7 @@ int blockdev_change_medium(struct blockdev *bd, const char *spec)
     if (spec && !(be = open_backend(spec, bd->media, true)))
         return -1;
     pthread_mutex_lock(&bd->qlock);
-    while (bd->busy)
+    while (bd->busy || bd->trying)
         pthread_cond_wait(&bd->idle, &bd->qlock);
     struct blk_backend *old = bd->be;
     bd->be = be;

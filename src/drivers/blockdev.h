@@ -46,7 +46,10 @@ uint64_t blockdev_size(struct blockdev *bd);            /* bytes; 0 without a me
 bool blockdev_read_only(struct blockdev *bd);
 enum blk_media blockdev_media(struct blockdev *bd);
 bool blockdev_has_medium(struct blockdev *bd);
-/* Any thread, with or without the platform lock; never blocks for I/O. */
+/* Any thread, with or without the platform lock; never blocks for I/O. An
+ * idle drive whose medium can do a read or write without waiting for the
+ * host's disk (the page cache holds it) completes it at once: done() runs
+ * before this returns, as it would on the I/O thread (platform lock held). */
 void blockdev_submit(struct blockdev *bd, struct blk_req *req);
 /* Called (platform lock held) when the medium is inserted or ejected, so
  * an ATAPI drive can report UNIT ATTENTION. */

@@ -61,6 +61,10 @@ typedef struct image_format {
      * preadv); NULL: read/write once per buffer. */
     int (*readv)(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*writev)(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
+    /* Optional: the same without waiting for the host's disk (only what
+     * the page cache can take at once); -EAGAIN when it would wait. */
+    int (*try_readv)(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
+    int (*try_writev)(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*flush)(struct image *img);                              /* NULL: fdatasync */
     int (*discard)(struct image *img, uint64_t off, uint64_t len); /* NULL: nothing */
     /* Writes a new image into fd (empty, opened read-write). o->size is

@@ -673,6 +673,36 @@ static int rw_vec(struct image *img, uint64_t off, const struct iovec *iov, int 
     return rc;
 }
 
+static int try_vec(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
+{
+    int (*op)(struct image *, uint64_t, const struct iovec *, int) =
+        write ? img->fmt->try_writev : img->fmt->try_readv;
+    if (!op)
+        return -EAGAIN;
+    const char *what = write ? "write" : "read";
+    int64_t total = iov_bytes(img, what, iov, iovcnt);
+    int rc = total < 0 ? (int)total : write ? check_writable(img, what) : 0;
+    if (rc == 0)
+        rc = check_range(img, what, off, (uint64_t)total);
+    if (rc < 0 || total == 0)
+        return rc;
+    if (pthread_mutex_trylock(img->lock) != 0)
+        return -EAGAIN;
+    rc = op(img, off, iov, iovcnt);
+    pthread_mutex_unlock(img->lock);
+    return rc;
+}
+
+int image_try_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return try_vec(img, off, iov, iovcnt, false);
+}
+
+int image_try_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    return try_vec(img, off, iov, iovcnt, true);
+}
+
 int image_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
 {
     return rw_vec(img, off, iov, iovcnt, false);

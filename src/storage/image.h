@@ -56,6 +56,12 @@ int image_write(struct image *img, uint64_t off, const void *buf, size_t len);
  * where the format allows (raw), a call per buffer otherwise. */
 int image_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
 int image_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
+/* The same only if it needs no wait for the host's disk or another thread
+ * (the data is in the host's page cache, raw images): -EAGAIN otherwise,
+ * with nothing changed that a retry through image_readv/writev would not
+ * write again. */
+int image_try_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
+int image_try_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
 int image_flush(struct image *img);
 /* The guest no longer needs these bytes (TRIM/UNMAP/DISCARD); they read as
  * zeros afterwards only if the format can say so, otherwise unchanged.

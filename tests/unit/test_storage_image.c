@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -349,6 +351,64 @@ static void test_vectored(void **st)
     image_close(img);
 }
 
+/* image_try_readv/image_try_writev: what the page cache holds, raw images
+ * only, never waiting; -EAGAIN for the rest, so the caller queues it. */
+static void test_try_now(void **st)
+{
+    (void)st;
+    static uint8_t w[8192], r[8192], f[8192];
+    const char *p = tpath("try.raw");
+    struct image_create_opts o = {.format = "raw", .size = MiB};
+    assert_int_equal(image_create(p, &o), 0);
+    struct image *img = image_open(p, 0);
+    assert_non_null(img);
+    fill(w, sizeof w, 11);
+    assert_int_equal(image_write(img, 0, w, sizeof w), 0);   /* now in the page cache */
+    struct iovec iov[2] = {{r, 4096}, {r + 4096, 4096}};
+    assert_int_equal(image_try_readv(img, 0, iov, 2), 0);
+    assert_memory_equal(r, w, sizeof w);
+    fill(w, sizeof w, 12);
+    iov[0] = (struct iovec){w, 4096};
+    iov[1] = (struct iovec){w + 4096, 4096};
+    int rc = image_try_writev(img, 8192, iov, 2);
+    /* A file system without RWF_NOWAIT for buffered writes says EAGAIN. */
+    assert_true(rc == 0 || rc == -EAGAIN);
+    if (rc == -EAGAIN)
+        assert_int_equal(image_writev(img, 8192, iov, 2), 0);
+    int fd = open(p, O_RDONLY);
+    assert_int_equal(pread(fd, f, sizeof f, 8192), (ssize_t)sizeof f);
+    assert_memory_equal(f, w, sizeof w);
+    /* Out of the page cache (written back, then dropped): it would wait
+     * for the disk, so it is not done. */
+    assert_int_equal(image_flush(img), 0);
+    assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+    iov[0] = (struct iovec){r, 4096};
+    rc = image_try_readv(img, 8192, iov, 1);
+    struct statfs sf;
+    assert_int_equal(statfs(p, &sf), 0);
+    if (sf.f_type == TMPFS_MAGIC)            /* its pages are the file: always there */
+        assert_int_equal(rc, 0);
+    else
+        assert_int_equal(rc, -EAGAIN);
+    /* Errors as for image_readv. */
+    assert_int_equal(image_try_readv(img, MiB - 512, iov, 1), -EINVAL);
+    image_close(img);
+    img = image_open(p, IMAGE_OPEN_RDONLY);
+    assert_int_equal(image_try_writev(img, 0, iov, 1), -EROFS);
+    image_close(img);
+
+    /* Formats with metadata go through their I/O thread. */
+    p = tpath("try.qcow2");
+    o.format = "qcow2";
+    assert_int_equal(image_create(p, &o), 0);
+    img = image_open(p, 0);
+    assert_non_null(img);
+    assert_int_equal(image_try_readv(img, 0, iov, 1), -EAGAIN);
+    assert_int_equal(image_try_writev(img, 0, iov, 1), -EAGAIN);
+    image_close(img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_probe_tail),
         cmocka_unit_test(test_helpers),
         cmocka_unit_test(test_vectored),
+        cmocka_unit_test(test_try_now),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,206 @@
+/* The drive's request path (src/drivers/blockdev.c) over a raw image: a
+ * small read or write that the page cache holds completes before
+ * blockdev_submit returns, with the platform lock held, on an idle drive
+ * only; large requests, requests behind queued ones and data the page
+ * cache lacks go through the I/O thread. The bytes are checked against the
+ * image file. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
+
+#include <cmocka.h>
+
+#include "drivers/blockdev.h"
+
+#define MiB (1u << 20)
+#define SMALL 4096u           /* a request the drive tries at once */
+#define LARGE (1u * MiB)      /* one it leaves to its I/O thread */
+
+static pthread_mutex_t vm_lock;
+static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+
+struct req {
+    struct blk_req r;
+    struct iovec iov;
+    int status;
+    bool done;
+    bool lock_held;           /* the platform lock was held in done() */
+};
+
+static void on_done(struct blk_req *r, int status)
+{
+    struct req *q = r->opaque;
+    /* Recursive: trylock succeeds for the owner; EBUSY would mean another thread. */
+    q->lock_held = pthread_mutex_trylock(&vm_lock) == 0;
+    if (q->lock_held)
+        pthread_mutex_unlock(&vm_lock);
+    pthread_mutex_lock(&done_lock);
+    q->status = status;
+    q->done = true;
+    pthread_cond_broadcast(&done_cond);
+    pthread_mutex_unlock(&done_lock);
+}
+
+static void wait_done(struct req *q)
+{
+    pthread_mutex_lock(&done_lock);
+    while (!q->done)
+        pthread_cond_wait(&done_cond, &done_lock);
+    pthread_mutex_unlock(&done_lock);
+}
+
+static void prep(struct req *q, enum blk_op op, uint64_t off, void *buf, size_t len)
+{
+    memset(q, 0, sizeof *q);
+    q->iov = (struct iovec){buf, len};
+    q->r = (struct blk_req){.op = op, .offset = off, .iov = &q->iov, .iovcnt = 1, .done = on_done, .opaque = q};
+}
+
+static char path[64];
+
+static int setup(void **st)
+{
+    (void)st;
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&vm_lock, &a);
+    strcpy(path, "/tmp/caixa-blockdev-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0 || ftruncate(fd, 8 * MiB) < 0)
+        return -1;
+    /* Every byte once through the page cache. */
+    static uint8_t b[8 * MiB];
+    for (size_t i = 0; i < sizeof b; i++)
+        b[i] = (uint8_t)(i * 13 + (i >> 12));
+    if (pwrite(fd, b, sizeof b, 0) != (ssize_t)sizeof b)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    unlink(path);
+    return 0;
+}
+
+static void test_small_completes_at_once(void **st)
+{
+    (void)st;
+    struct blockdev *bd = blockdev_open(path, BLK_MEDIA_DISK, false);
+    assert_non_null(bd);
+    assert_int_equal(blockdev_attach(bd, &vm_lock), 0);
+    static uint8_t buf[SMALL], want[SMALL];
+    int fd = open(path, O_RDWR);
+    assert_int_equal(pread(fd, want, SMALL, 3 * SMALL), (ssize_t)SMALL);
+
+    /* A device calls with the platform lock held: done() runs before
+     * blockdev_submit returns, the lock still held. */
+    struct req q;
+    prep(&q, BLK_READ, 3 * SMALL, buf, SMALL);
+    pthread_mutex_lock(&vm_lock);
+    blockdev_submit(bd, &q.r);
+    assert_true(q.done);
+    pthread_mutex_unlock(&vm_lock);
+    assert_int_equal(q.status, 0);
+    assert_true(q.lock_held);
+    assert_memory_equal(buf, want, SMALL);
+
+    /* A write lands in the file (at once, or through the thread where
+     * the file system cannot write without waiting). */
+    memset(buf, 0x5a, SMALL);
+    prep(&q, BLK_WRITE, 5 * SMALL, buf, SMALL);
+    pthread_mutex_lock(&vm_lock);
+    blockdev_submit(bd, &q.r);
+    pthread_mutex_unlock(&vm_lock);
+    wait_done(&q);
+    assert_int_equal(q.status, 0);
+    assert_true(q.lock_held);
+    assert_int_equal(pread(fd, want, SMALL, 5 * SMALL), (ssize_t)SMALL);
+    assert_memory_equal(buf, want, SMALL);
+
+    /* Out of range: the same error as through the thread. */
+    prep(&q, BLK_READ, 8 * MiB, buf, SMALL);
+    blockdev_submit(bd, &q.r);
+    wait_done(&q);
+    assert_int_equal(q.status, -EINVAL);
+    close(fd);
+    blockdev_detach(bd);
+    blockdev_close(bd);
+}
+
+static void test_queued_go_through_the_thread(void **st)
+{
+    (void)st;
+    struct blockdev *bd = blockdev_open(path, BLK_MEDIA_DISK, false);
+    assert_non_null(bd);
+    assert_int_equal(blockdev_attach(bd, &vm_lock), 0);
+    static uint8_t big[LARGE], small[SMALL], want[LARGE];
+    int fd = open(path, O_RDONLY);
+    assert_int_equal(pread(fd, want, LARGE, MiB), (ssize_t)LARGE);
+    close(fd);
+
+    /* While this thread holds the platform lock, the I/O thread cannot
+     * complete anything: a large read stays queued, and a small one behind
+     * it must wait its turn rather than pass it. */
+    struct req a, b;
+    prep(&a, BLK_READ, MiB, big, LARGE);
+    prep(&b, BLK_READ, MiB, small, SMALL);
+    pthread_mutex_lock(&vm_lock);
+    blockdev_submit(bd, &a.r);
+    assert_false(a.done);
+    blockdev_submit(bd, &b.r);
+    assert_false(b.done);
+    pthread_mutex_unlock(&vm_lock);
+    wait_done(&a);
+    wait_done(&b);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.status, 0);
+    assert_true(a.lock_held && b.lock_held);
+    assert_memory_equal(big, want, LARGE);
+    assert_memory_equal(small, want, SMALL);
+
+    /* Data the page cache lacks: the thread reads it from the disk. */
+    assert_int_equal(fdatasync(fd = open(path, O_RDONLY)), 0);
+    assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+    prep(&b, BLK_READ, 7 * MiB, small, SMALL);
+    pthread_mutex_lock(&vm_lock);
+    blockdev_submit(bd, &b.r);
+    bool at_once = b.done;
+    pthread_mutex_unlock(&vm_lock);
+    wait_done(&b);
+    assert_int_equal(b.status, 0);
+    struct statfs sf;
+    assert_int_equal(statfs(path, &sf), 0);
+    assert_int_equal(at_once, sf.f_type == TMPFS_MAGIC);   /* tmpfs pages are the file */
+    fd = open(path, O_RDONLY);
+    assert_int_equal(pread(fd, want, SMALL, 7 * MiB), (ssize_t)SMALL);
+    close(fd);
+    assert_memory_equal(small, want, SMALL);
+    blockdev_detach(bd);
+    blockdev_close(bd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_small_completes_at_once),
+        cmocka_unit_test(test_queued_go_through_the_thread),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

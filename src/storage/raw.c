@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +24,10 @@ static int raw_probe(const uint8_t *head, size_t len, uint64_t file_size)
     return 1;
 }
 
+struct raw {
+    bool no_nowait_write;   /* the file system refused RWF_NOWAIT writes once */
+};
+
 static int raw_open(struct image *img, struct image_parent_ref *parent)
 {
     (void)parent;
@@ -34,12 +39,13 @@ static int raw_open(struct image *img, struct image_parent_ref *parent)
     }
     /* A last partial sector reads as zeros past the end of the file. */
     img->size = align_up(size, IMAGE_SECTOR);
+    img->priv = xcalloc(1, sizeof(struct raw));
     return 0;
 }
 
 static void raw_close(struct image *img)
 {
-    (void)img;
+    free(img->priv);
 }
 
 static int raw_read(struct image *img, uint64_t off, void *buf, size_t len)
@@ -79,6 +85,9 @@ static int raw_writev(struct image *img, uint64_t off, const struct iovec *iov, 
  * file system that cannot say (EOPNOTSUPP) always answers -EAGAIN. */
 static int raw_try_vec(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
 {
+    struct raw *r = img->priv;
+    if (write && r->no_nowait_write)
+        return -EAGAIN;
     size_t want = 0;
     for (int i = 0; i < iovcnt; i++)
         want += iov[i].iov_len;
@@ -86,6 +95,8 @@ static int raw_try_vec(struct image *img, uint64_t off, const struct iovec *iov,
                       : preadv2(img->fd, iov, iovcnt, (off_t)off, RWF_NOWAIT);
     if (n >= 0 && (size_t)n == want)
         return 0;
+    if (n < 0 && errno == EOPNOTSUPP && write)
+        r->no_nowait_write = true;   /* (ext4 buffered writes): no use asking again */
     if (n >= 0 || errno == EAGAIN || errno == EOPNOTSUPP || errno == EINTR)
         return -EAGAIN;
     image_error("%s at %llu: %s", write ? "write" : "read", (unsigned long long)off, strerror(errno));

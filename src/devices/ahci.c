@@ -1,7 +1,7 @@
 /* Intel ICH9 SATA controller in AHCI mode (8086:2922) at PCI 00:0d.0: the
  * HBA registers in the ABAR (BAR5, memory), up to six ports each holding a
  * disk, command lists of 32 slots, command tables with their PRDT, received
- * FIS areas, native command queuing, INTx.
+ * FIS areas, native command queuing, INTx or one MSI message.
  *
  * Each command is carried out as the device end of the FIS exchange would
  * be: the H2D register FIS of the command table is decoded, the data moves
@@ -53,17 +53,32 @@
 #define PROGIF_AHCI 0x01              /* AHCI 1.0 programming interface */
 #define ABAR_INDEX 5                  /* AHCI 2.1.11: the ABAR is BAR5 */
 #define ABAR_SIZE 0x800               /* ICH9: ABAR bits 31:11, 2 KiB */
+#define ICH9_MSI_CAP 0x80             /* ICH9 D31:F2 MSI capability (MID/MNP at 80h) */
 
 /* --- interrupts ------------------------------------------------------------ */
 
 /* IS.IPS[p] is set while port p has an enabled status bit (AHCI 3.1.3);
- * the INTx line follows IS when GHC.IE is set. */
+ * the INTx line follows IS when GHC.IE is set. With MSI on, INTx stays low
+ * (PCI 3.0 6.8.1.3) and the single message is an edge: it goes out when
+ * the condition (GHC.IE and IS) arises with MSI on, and again for each
+ * port event newly set while it holds, so that a driver that has already
+ * read IS hears of events that came after. */
 static void hba_update_irq(struct ahci *h)
 {
-    for (unsigned p = 0; p < h->nports; p++)
-        if (h->port[p].is & h->port[p].ie)
+    bool fresh = false;
+    for (unsigned p = 0; p < h->nports; p++) {
+        uint32_t now = h->port[p].is & h->port[p].ie;
+        if (now)
             h->is |= 1u << p;
-    pci_set_intx(&h->pci, (h->ghc & GHC_IE) && h->is != 0);
+        fresh |= (now & ~h->msi_seen[p]) != 0;
+        h->msi_seen[p] = now;
+    }
+    bool cond = (h->ghc & GHC_IE) && h->is != 0;
+    bool msi = pci_msi_enabled(&h->pci, h->msi_cap);
+    if (msi && cond && (!h->msi_cond || fresh))
+        pci_msi_notify(&h->pci, h->msi_cap);
+    h->msi_cond = msi && cond;
+    pci_set_intx(&h->pci, !msi && cond);
 }
 
 void ahci_port_raise(struct ahci_port *pt, uint32_t bits)
@@ -320,6 +335,8 @@ static void hba_reset(struct ahci *h)
 {
     h->ghc = GHC_AE;
     h->is = 0;
+    h->msi_cond = false;
+    memset(h->msi_seen, 0, sizeof h->msi_seen);
     for (unsigned p = 0; p < h->nports; p++)
         port_reset(&h->port[p]);
     hba_update_irq(h);
@@ -493,6 +510,15 @@ static void abar_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 
 static const mmio_ops abar_ops = {abar_read, abar_write};
 
+/* MSI enabled or disabled: INTx and the message follow (a condition that
+ * holds when MSI comes on is sent). */
+static void ahci_config_written(pci_function *f, uint8_t reg, unsigned size)
+{
+    (void)reg;
+    (void)size;
+    hba_update_irq(f->opaque);
+}
+
 /* --- the device ---------------------------------------------------------------- */
 
 static int ahci_create(device *dev)
@@ -545,7 +571,10 @@ static int ahci_create(device *dev)
     };
     pci_function_init(&h->pci, vm, (uint8_t)devfn, &id);
     pci_function_bar(&h->pci, ABAR_INDEX, PCI_BAR_MEM32, ABAR_SIZE, &abar_ops, h);
+    h->pci.next_cap = ICH9_MSI_CAP;
+    h->msi_cap = pci_msi_init(&h->pci);
     h->pci.opaque = h;
+    h->pci.config_written = ahci_config_written;
     if (pci_function_register(&h->pci) < 0)
         return -1;
     hba_reset(h);
@@ -556,6 +585,7 @@ static void ahci_reset(device *dev)
 {
     struct ahci *h = dev->state;
     pci_function_reset(&h->pci);
+    pci_msi_reset(&h->pci, h->msi_cap);
     hba_reset(h);
 }
 

@@ -251,6 +251,12 @@ struct ahci {
     struct physmem *mem;
     unsigned nports;
     uint32_t ghc, is;
+    /* MSI (ahci.c): the capability, whether the interrupt condition (IE
+     * and IS) held with MSI on, and each port's PxIS & PxIE at the last
+     * update. */
+    uint8_t msi_cap;
+    bool msi_cond;
+    uint32_t msi_seen[AHCI_MAX_PORTS];
     uint64_t bounce_bytes;      /* in bounce buffers now */
     struct ahci_port port[AHCI_MAX_PORTS];
 };

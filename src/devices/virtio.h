@@ -3,7 +3,8 @@
  *
  * A device embeds a struct virtio_dev, fills ops, and calls
  * virtio_pci_init. The transport runs the common configuration (features,
- * status, queue setup), the ISR and notify registers and INTx; the device
+ * status, queue setup), the ISR and notify registers, INTx and MSI-X
+ * (one vector per queue and one for configuration changes); the device
  * pops descriptor chains on notify and pushes them back when done.
  *
  * Reference: Virtual I/O Device (VIRTIO) Version 1.1, sections cited as
@@ -17,6 +18,7 @@
 #include "vmm/device.h"
 
 #define VIRTIO_MAX_QUEUES 4
+#define VIRTIO_MSI_NO_VECTOR 0xFFFF    /* virtio 4.1.4.3: no vector mapped */
 
 /* Feature bits (virtio 6). */
 #define VIRTIO_F_RING_INDIRECT_DESC 28
@@ -63,6 +65,7 @@ struct virtqueue {
     bool enabled;
     uint64_t desc, avail, used;
     uint16_t last_avail, used_idx;
+    uint16_t msix_vector;       /* queue_msix_vector: VIRTIO_MSI_NO_VECTOR or < nvec */
 };
 
 struct virtio_dev {
@@ -83,6 +86,10 @@ struct virtio_dev {
     unsigned inflight;
     uint32_t gen;
     uint8_t status_before_reset;
+    /* MSI-X (virtio 4.1.4.3, 4.1.5.1.2): the vector of configuration
+     * changes; the queues keep theirs. */
+    struct pci_msix msix;
+    uint16_t msix_config;
 };
 
 struct virtio_pci_id {
@@ -94,7 +101,7 @@ struct virtio_pci_id {
 };
 
 /* Registers the PCI function (1af4:1040+type, BAR4 with the four
- * structures). Returns 0 or -1 after vm_error. */
+ * structures, BAR1 with the MSI-X table). Returns 0 or -1 after vm_error. */
 int virtio_pci_init(struct virtio_dev *v, struct vm *vm, uint8_t devfn, const struct virtio_pci_id *id);
 /* Machine reset: the PCI header and the device. */
 void virtio_pci_reset(struct virtio_dev *v);

@@ -1,7 +1,8 @@
 /* The virtio 1.x ("modern") PCI transport: vendor capabilities locating
  * the common configuration, notify, ISR and device configuration
  * structures in BAR4, feature negotiation, device status and reset, split
- * virtqueues, INTx through the ISR. No MSI-X, no legacy interface, no
+ * virtqueues, INTx through the ISR or MSI-X (BAR1: one vector per queue and
+ * one for configuration changes). No legacy interface, no
  * VIRTIO_PCI_CAP_PCI_CFG window.
  *
  * The guest owns the rings: every index and address read from them is
@@ -30,6 +31,7 @@
 #define NOTIFY_OFF 0x3000
 #define NOTIFY_MULT 4                  /* notify_off_multiplier */
 #define REGION_LEN 0x1000
+#define MSIX_BAR 1                     /* the MSI-X table and PBA (pci_msi.c) */
 
 /* struct virtio_pci_cap (virtio 4.1.4). */
 #define PCI_CAP_ID_VNDR 0x09
@@ -62,7 +64,6 @@
 #define CC_Q_DESC 0x20
 #define CC_Q_AVAIL 0x28
 #define CC_Q_USED 0x30
-#define VIRTIO_MSI_NO_VECTOR 0xFFFF
 
 #define ISR_QUEUE 0x1
 #define ISR_CONFIG 0x2
@@ -77,9 +78,24 @@
 #define MAX_INDIRECT 1024              /* longest indirect table accepted */
 #define MAX_QUEUE_SIZE 32768
 
+/* INTx follows the ISR while MSI-X is off; with it on, the line stays low
+ * (PCI 3.0 6.8.2) and the ISR is not used (virtio 4.1.4.5). */
 static void update_irq(struct virtio_dev *v)
 {
-    pci_set_intx(&v->pci, v->isr != 0);
+    pci_set_intx(&v->pci, !pci_msix_enabled(&v->msix) && v->isr != 0);
+}
+
+/* An event for the driver: a message on `vector` with MSI-X, else the ISR
+ * bit and INTx. */
+static void interrupt(struct virtio_dev *v, uint8_t isr_bit, uint16_t vector)
+{
+    if (pci_msix_enabled(&v->msix)) {
+        if (vector != VIRTIO_MSI_NO_VECTOR)
+            pci_msix_notify(&v->msix, vector);
+        return;
+    }
+    v->isr |= isr_bit;
+    update_irq(v);
 }
 
 bool virtio_dma_read(struct virtio_dev *v, uint64_t gpa, void *buf, size_t len)
@@ -103,8 +119,7 @@ void virtio_set_needs_reset(struct virtio_dev *v)
     if (v->status & VIRTIO_S_NEEDS_RESET)
         return;
     v->status |= VIRTIO_S_NEEDS_RESET;
-    v->isr |= ISR_CONFIG;
-    update_irq(v);
+    interrupt(v, ISR_CONFIG, v->msix_config);
 }
 
 bool virtio_request_done(struct virtio_dev *v, uint32_t gen)
@@ -127,8 +142,9 @@ static void device_reset(struct virtio_dev *v)
     for (unsigned q = 0; q < v->nqueues; q++) {
         struct virtqueue *vq = &v->vq[q];
         uint16_t max = vq->max_size;
-        *vq = (struct virtqueue){.size = max, .max_size = max};
+        *vq = (struct virtqueue){.size = max, .max_size = max, .msix_vector = VIRTIO_MSI_NO_VECTOR};
     }
+    v->msix_config = VIRTIO_MSI_NO_VECTOR;
     if (v->ops->reset)
         v->ops->reset(v);
     update_irq(v);
@@ -137,6 +153,7 @@ static void device_reset(struct virtio_dev *v)
 void virtio_pci_reset(struct virtio_dev *v)
 {
     pci_function_reset(&v->pci);
+    pci_msix_reset(&v->msix);
     device_reset(v);
 }
 
@@ -173,7 +190,7 @@ static void common_image(struct virtio_dev *v, uint8_t *c)
     put_le(&c[CC_GFSELECT], v->gfselect, 4);
     uint64_t gf = v->gfselect < 2 ? v->guest_features >> (32 * v->gfselect) : 0;
     put_le(&c[CC_GF], (uint32_t)gf, 4);
-    put_le(&c[CC_MSIX_CONFIG], VIRTIO_MSI_NO_VECTOR, 2);
+    put_le(&c[CC_MSIX_CONFIG], v->msix_config, 2);
     put_le(&c[CC_NUM_QUEUES], v->nqueues, 2);
     /* After a reset request, status reads its old value until the requests
      * in flight are done (the driver waits for 0). */
@@ -184,6 +201,7 @@ static void common_image(struct virtio_dev *v, uint8_t *c)
     put_le(&c[CC_Q_MSIX], VIRTIO_MSI_NO_VECTOR, 2);
     if (!vq)
         return;
+    put_le(&c[CC_Q_MSIX], vq->msix_vector, 2);
     put_le(&c[CC_Q_SIZE], vq->size, 2);
     put_le(&c[CC_Q_ENABLE], vq->enabled, 2);
     put_le(&c[CC_Q_NOTIFY_OFF], v->qsel, 2);
@@ -212,6 +230,13 @@ static void set_half(uint64_t *field, unsigned off, unsigned base, uint64_t val,
         *field = (*field & 0xFFFFFFFFull) | val << 32;
 }
 
+/* A vector the driver maps: kept when the table has it, else the device
+ * answers NO_VECTOR (virtio 4.1.5.1.2). */
+static uint16_t msix_vector(const struct virtio_dev *v, uint64_t val)
+{
+    return val < v->msix.nvec ? (uint16_t)val : VIRTIO_MSI_NO_VECTOR;
+}
+
 static void common_write(struct virtio_dev *v, unsigned off, uint64_t val, unsigned size)
 {
     struct virtqueue *vq = cur_vq(v);
@@ -229,6 +254,14 @@ static void common_write(struct virtio_dev *v, unsigned off, uint64_t val, unsig
             unsigned sh = 32 * v->gfselect;
             v->guest_features = (v->guest_features & ~(0xFFFFFFFFull << sh)) | (uint64_t)(uint32_t)val << sh;
         }
+        return;
+    case CC_MSIX_CONFIG:
+        if (size == 2)
+            v->msix_config = msix_vector(v, val);
+        return;
+    case CC_Q_MSIX:
+        if (size == 2 && vq)
+            vq->msix_vector = msix_vector(v, val);
         return;
     case CC_STATUS:
         if (size == 1)
@@ -425,8 +458,7 @@ void vq_push(struct virtio_dev *v, unsigned q, uint16_t head, uint32_t written)
     uint16_t flags = 0;
     if (read16(v, vq->avail, &flags) && (flags & AVAIL_F_NO_INTERRUPT))
         return;
-    v->isr |= ISR_QUEUE;
-    update_irq(v);
+    interrupt(v, ISR_QUEUE, vq->msix_vector);
 }
 
 /* --- the PCI function ---------------------------------------------------------- */
@@ -443,6 +475,14 @@ static void add_cap(pci_function *f, uint8_t type, uint32_t off, uint32_t len, b
     put_le(&f->config[at + CAP_LENGTH], len, 4);
     if (notify)
         put_le(&f->config[at + CAP_NOTIFY_MULT], NOTIFY_MULT, 4);
+}
+
+/* Enabling MSI-X lowers INTx; an unmask sends what was pending. */
+static void config_written(pci_function *f, uint8_t reg, unsigned size)
+{
+    struct virtio_dev *v = f->opaque;
+    pci_msix_config_written(&v->msix, reg, size);
+    update_irq(v);
 }
 
 int virtio_pci_init(struct virtio_dev *v, struct vm *vm, uint8_t devfn, const struct virtio_pci_id *id)
@@ -471,7 +511,12 @@ int virtio_pci_init(struct virtio_dev *v, struct vm *vm, uint8_t devfn, const st
     add_cap(&v->pci, VIRTIO_PCI_CAP_ISR_CFG, ISR_OFF, ISR_LEN, false);
     add_cap(&v->pci, VIRTIO_PCI_CAP_DEVICE_CFG, DEVCFG_OFF, id->cfg_size, false);
     add_cap(&v->pci, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFF, NOTIFY_MULT * id->nqueues, true);
+    if (pci_msix_init(&v->msix, &v->pci, MSIX_BAR, id->nqueues + 1) < 0) {
+        vm_error(vm, "virtio: no room for the MSI-X capability");
+        return -1;
+    }
     v->pci.opaque = v;
+    v->pci.config_written = config_written;
     if (pci_function_register(&v->pci) < 0)
         return -1;
     device_reset(v);

@@ -249,6 +249,53 @@ void pci_set_intx(pci_function *f, int level);
 bool pci_dma_read(pci_function *f, uint64_t addr, void *buf, size_t len);
 bool pci_dma_write(pci_function *f, uint64_t addr, const void *buf, size_t len);
 
+/* --- message signalled interrupts (pci_msi.c) -------------------------------
+ * MSI and MSI-X capabilities (PCI Local Bus Spec 3.0, 6.8) on top of a
+ * pci_function. A message is a memory write; one to the local APICs' range
+ * (SDM Vol. 3A 10.11) becomes an apic_msg for vm_apic_send. The device
+ * keeps its INTx line low while pci_msi_enabled / pci_msix_enabled (6.8.1.3)
+ * and calls the capability's config_written from its own hook. Everything
+ * runs with the platform lock held, as pci_set_intx does. */
+#define PCI_CAP_ID_MSI 0x05
+#define PCI_CAP_ID_MSIX 0x11
+#define PCI_MSIX_MAX_VECTORS 32
+
+/* Decodes a message to the local APICs (SDM Vol. 3A 10.11.1-2): false when
+ * addr is not in the 0xFEExxxxx range or the delivery mode is reserved. */
+bool pci_msi_decode(uint64_t addr, uint32_t data, struct apic_msg *m);
+/* Sends one message as the function's bus-master write: to the APICs, or
+ * to RAM for any other address; nothing while bus mastering is off. */
+void pci_msi_send(pci_function *f, uint64_t addr, uint32_t data);
+
+/* MSI with one message and a 64-bit address; returns the capability's
+ * offset (0 when config space is full). Before pci_function_register. */
+uint8_t pci_msi_init(pci_function *f);
+bool pci_msi_enabled(const pci_function *f, uint8_t cap);
+/* Sends the message when MSI is enabled. */
+void pci_msi_notify(pci_function *f, uint8_t cap);
+/* Machine reset: MSI disabled, address and data 0. */
+void pci_msi_reset(pci_function *f, uint8_t cap);
+
+/* MSI-X with its table (at 0) and Pending Bit Array in a 4 KiB memory BAR
+ * of its own. */
+struct pci_msix {
+    pci_function *f;
+    uint8_t cap;
+    unsigned nvec;
+    uint32_t table[PCI_MSIX_MAX_VECTORS][4];    /* address lo, hi, data, vector control */
+    uint32_t pending;                           /* the PBA */
+};
+/* nvec 1..PCI_MSIX_MAX_VECTORS; declares BAR `bar`. 0 or -1 (no room). */
+int pci_msix_init(struct pci_msix *m, pci_function *f, unsigned bar, unsigned nvec);
+bool pci_msix_enabled(const struct pci_msix *m);
+/* Sends vector vec, or sets its pending bit while it or the function is
+ * masked (6.8.2.9); nothing when MSI-X is disabled or vec is out of range. */
+void pci_msix_notify(struct pci_msix *m, unsigned vec);
+/* From the device's config_written: an unmask sends what is pending. */
+void pci_msix_config_written(struct pci_msix *m, uint8_t reg, unsigned size);
+/* Machine reset: disabled, every vector masked, nothing pending. */
+void pci_msix_reset(struct pci_msix *m);
+
 /* --- machine control --------------------------------------------------- */
 void vm_request_reset(struct vm *vm);              /* hard reset, or exit if --no-reboot */
 void vm_request_poweroff(struct vm *vm, int exit_status);

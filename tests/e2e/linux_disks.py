@@ -34,6 +34,17 @@ def kernel_lines(out):
     return [l for l in out.splitlines() if re.match(r"^\[ *[0-9]+\.[0-9]+\]", l)]
 
 
+def msi_counts(out, name):
+    """Interrupts taken per /proc/interrupts line of a PCI-MSI(-X) vector
+    whose action is `name` (a regular expression)."""
+    counts = []
+    for l in out.splitlines():
+        m = re.match(r"^\s*\d+:((?:\s+\d+)+)\s+PCI-MSI\S*\s.*\s(%s)\s*$" % name, l)
+        if m:
+            counts.append(sum(int(c) for c in m.group(1).split()))
+    return counts
+
+
 def main():
     caixa, guest_dir, work = sys.argv[1:4]
     disks = {}
@@ -97,6 +108,15 @@ def main():
             with open(disks[name], "rb") as f:
                 f.seek(WRITE_AT_MIB * MIB)
                 check(dev + " write in the image file", md5(f.read(len(data))), md5(data))
+        # Message signalled interrupts (PCI 3.0 6.8): virtio-blk's queue on
+        # an MSI-X vector, AHCI on MSI, both taken; no I/O APIC line left to
+        # either driver.
+        irqs = g.run("grep -E 'virtio|ahci' /proc/interrupts")
+        check("virtio-blk queue on MSI-X, interrupts taken",
+              [c > 0 for c in msi_counts(irqs, r"virtio\d+-req\S*")], [True])
+        check("ahci on MSI, interrupts taken", [c > 0 for c in msi_counts(irqs, r"ahci\S*")], [True])
+        check("no INTx (IO-APIC) line for the disks",
+              [l for l in irqs.splitlines() if "IO-APIC" in l and re.search(r"virtio|ahci", l)], [])
         errs = g.run("dmesg | grep -iE 'I/O error|exception Emask|failed command|hard resetting|"
                      "virtio.*(error|broken)' | head -5")
         check("no disk errors in dmesg", kernel_lines(errs), [])

@@ -3,10 +3,10 @@
  * status handshake and feature negotiation, a split virtqueue, IN/OUT
  * requests checked against the image file's bytes (zero-copy and bounce
  * buffers, direct and indirect descriptors), FLUSH, GET_ID, DISCARD, the
- * ISR and INTx, reset, and the error statuses and NEEDS_RESET a hostile
- * guest gets. Oracle: virtio 1.1 (4.1 PCI, 2.6 split queues, 5.2 block)
+ * ISR and INTx, MSI-X vectors (the message seen by the local APIC), reset,
+ * and the error statuses and NEEDS_RESET a hostile guest gets. Oracle: virtio 1.1 (4.1 PCI, 2.6 split queues, 5.2 block)
  * and the raw image file read with pread. */
-#include "device_test_harness.h"
+#include "apic_test_util.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,6 +33,10 @@
 #define ISR 0x1000u
 #define DEVCFG 0x2000u
 #define NOTIFY 0x3000u
+/* BAR1: the MSI-X table and PBA (PCI 3.0 6.8.2), as the capability says. */
+#define BAR1 0xF0010000u
+#define MSIX_TABLE 0x000u
+#define MSIX_PBA 0x800u
 
 #define S_ACK 1
 #define S_DRIVER 2
@@ -258,10 +262,20 @@ static void test_identity(void **st)
     assert_int_equal(dt_pci_read32(vm, VB_DEV, 0, 0x08) & 0xFF, 1);       /* revision >= 1 */
     assert_int_equal(dt_pci_read32(vm, VB_DEV, 0, 0x3C) >> 8 & 0xFF, 1);
     assert_true(dt_pci_read32(vm, VB_DEV, 0, 0x04) >> 16 & 0x10);          /* capability list */
-    /* Walk the vendor capabilities: the four structures in BAR4. */
+    /* Walk the vendor capabilities: the four structures in BAR4; and MSI-X
+     * (PCI 3.0 6.8.2): 2 vectors (queue + configuration), table and PBA in
+     * BAR1. */
     unsigned seen = 0;
     for (unsigned at = dt_pci_read32(vm, VB_DEV, 0, 0x34) & 0xFF; at; ) {
         uint32_t w0 = dt_pci_read32(vm, VB_DEV, 0, at);
+        if ((w0 & 0xFF) == 0x11) {
+            assert_int_equal(w0 >> 16, 1);                                /* table size - 1, off */
+            assert_int_equal(dt_pci_read32(vm, VB_DEV, 0, at + 4), MSIX_TABLE | 1);
+            assert_int_equal(dt_pci_read32(vm, VB_DEV, 0, at + 8), MSIX_PBA | 1);
+            seen |= 1u << 5;
+            at = w0 >> 8 & 0xFF;
+            continue;
+        }
         assert_int_equal(w0 & 0xFF, 0x09);
         unsigned type = w0 >> 24;
         uint32_t w1 = dt_pci_read32(vm, VB_DEV, 0, at + 4);
@@ -275,7 +289,7 @@ static void test_identity(void **st)
         seen |= 1u << type;
         at = w0 >> 8 & 0xFF;
     }
-    assert_int_equal(seen, 0x1E);
+    assert_int_equal(seen, 0x3E);
     pci_w32(vm, 0x20, 0xFFFFFFFF);
     assert_int_equal(dt_pci_read32(vm, VB_DEV, 0, 0x20), 0xFFFFC000u);     /* 16 KiB */
     pci_w32(vm, 0x20, BAR4);
@@ -556,6 +570,132 @@ static void test_ring_errors(void **st)
     fx_free(&f);
 }
 
+/* The MSI-X capability's offset, from the capability list. */
+static unsigned msix_cap(struct vm *vm)
+{
+    for (unsigned at = dt_pci_read32(vm, VB_DEV, 0, 0x34) & 0xFF; at;) {
+        uint32_t w0 = dt_pci_read32(vm, VB_DEV, 0, at);
+        if ((w0 & 0xFF) == 0x11)
+            return at;
+        at = w0 >> 8 & 0xFF;
+    }
+    fail_msg("no MSI-X capability");
+    return 0;
+}
+
+/* Vector `vec` requested on vCPU 0's APIC (IRR), within 5 s: the used
+ * index goes out just before the message. */
+static bool apic_got(struct vm *vm, unsigned vec)
+{
+    for (int i = 0; i < 5000; i++) {
+        vm_lock(vm);        /* the completion raises it under this lock */
+        vm_unlock(vm);
+        if (apic_bit(vm, 0, A_IRR, vec))
+            return true;
+        usleep(1000);
+    }
+    return false;
+}
+
+static void apic_take(struct vm *vm, unsigned vec)
+{
+    assert_int_equal(cpu_inta(vm, 0), (int)vec);
+    apic_wr(vm, 0, A_EOI, 0);
+    assert_int_equal(apic_bit(vm, 0, A_IRR, vec), 0);
+}
+
+/* virtio 4.1.4.3 / 4.1.5.1.2: the driver maps the configuration and queue
+ * events to MSI-X vectors; used buffers and NEEDS_RESET then arrive as
+ * those messages, with the ISR unused and INTx low (4.1.4.5). */
+static void test_msix(void **st)
+{
+    (void)st;
+    struct fx f = fx_new(false);
+    struct vm *vm = f.vm;
+    pic_mask_all(vm);
+    apic_enable(vm, 0);
+    driver_init(&f, ~0ull);
+    unsigned cap = msix_cap(vm);
+    pci_w32(vm, 0x14, BAR1);
+    /* Vectors: 2 (one queue + configuration); out of range reads NO_VECTOR. */
+    assert_int_equal(rd(&f, COMMON + 0x10, 2), 0xFFFF);
+    assert_int_equal(rd(&f, COMMON + 0x1A, 2), 0xFFFF);
+    wr(&f, COMMON + 0x10, 2, 2);
+    assert_int_equal(rd(&f, COMMON + 0x10, 2), 0xFFFF);
+    wr(&f, COMMON + 0x10, 1, 2);
+    assert_int_equal(rd(&f, COMMON + 0x10, 2), 1);
+    wr(&f, COMMON + 0x16, 0, 2);
+    wr(&f, COMMON + 0x1A, 7, 2);
+    assert_int_equal(rd(&f, COMMON + 0x1A, 2), 0xFFFF);
+    wr(&f, COMMON + 0x1A, 0, 2);
+    assert_int_equal(rd(&f, COMMON + 0x1A, 2), 0);
+    /* Table: vector 0 -> APIC 0 vector 0x61, vector 1 -> 0x62, unmasked
+     * (SDM Vol. 3A 10.11: 0xFEE00000 | dest << 12; data = vector). */
+    physmem_write(&vm->mem, BAR1 + 0x00, 0xFEE00000u, 4);
+    physmem_write(&vm->mem, BAR1 + 0x08, 0x61, 4);
+    physmem_write(&vm->mem, BAR1 + 0x0C, 0, 4);
+    physmem_write(&vm->mem, BAR1 + 0x10, 0xFEE00000u, 4);
+    physmem_write(&vm->mem, BAR1 + 0x18, 0x62, 4);
+    physmem_write(&vm->mem, BAR1 + 0x1C, 0, 4);
+    uint32_t ctl_off = dt_pci_read32(vm, VB_DEV, 0, cap) & 0xFFFF;
+
+    /* MSI-X still off: a FLUSH raises INTx and the ISR. */
+    uint64_t h = put_hdr(&f, 0, 4, 0);
+    set_desc(&f, DESC, 0, h, 16, D_NEXT, 1);
+    set_desc(&f, DESC, 1, h + 16, 1, D_WRITE, 0);
+    offer(&f, 0);
+    kick(&f);
+    wait_used(&f, 1);
+    vm_lock(vm);
+    vm_unlock(vm);
+    assert_int_equal(dt_gsi(vm, VB_GSI), 1);
+    assert_int_equal(apic_bit(vm, 0, A_IRR, 0x61), 0);
+    /* Enabling MSI-X lowers INTx (PCI 3.0 6.8.2); disabling it again gives
+     * the line back to the unread ISR. */
+    pci_w32(vm, cap, (uint32_t)0x8000 << 16 | ctl_off);
+    assert_int_equal(dt_gsi(vm, VB_GSI), 0);
+    pci_w32(vm, cap, ctl_off);
+    assert_int_equal(dt_gsi(vm, VB_GSI), 1);
+    assert_int_equal(rd(&f, ISR, 1), 1);
+    assert_int_equal(dt_gsi(vm, VB_GSI), 0);
+    pci_w32(vm, cap, (uint32_t)0x8000 << 16 | ctl_off);
+
+    /* FLUSH completes through vector 0's message. */
+    offer(&f, 0);
+    kick(&f);
+    wait_used(&f, 1);
+    assert_int_equal(status_of(&f, 0), 0);
+    assert_true(apic_got(vm, 0x61));
+    assert_int_equal(apic_bit(vm, 0, A_IRR, 0x62), 0);
+    assert_int_equal(dt_gsi(vm, VB_GSI), 0);
+    assert_int_equal(rd(&f, ISR, 1), 0);
+    apic_take(vm, 0x61);
+    /* The queue unmapped (NO_VECTOR): no message, and still no ISR. */
+    wr(&f, COMMON + 0x1A, 0xFFFF, 2);
+    offer(&f, 0);
+    kick(&f);
+    wait_used(&f, 1);
+    vm_lock(vm);
+    vm_unlock(vm);
+    assert_int_equal(apic_bit(vm, 0, A_IRR, 0x61), 0);
+    assert_int_equal(dt_gsi(vm, VB_GSI), 0);
+    assert_int_equal(rd(&f, ISR, 1), 0);
+    /* A malformed ring (head past the table): NEEDS_RESET on the
+     * configuration vector. */
+    offer(&f, QSIZE + 3);
+    kick(&f);
+    assert_true(apic_got(vm, 0x62));
+    assert_true(rd(&f, COMMON + 0x14, 1) & S_NEEDS_RESET);
+    assert_int_equal(dt_gsi(vm, VB_GSI), 0);
+    assert_int_equal(rd(&f, ISR, 1), 0);
+    apic_take(vm, 0x62);
+    /* A reset unmaps the vectors again. */
+    wr(&f, COMMON + 0x14, 0, 1);
+    assert_int_equal(rd(&f, COMMON + 0x10, 2), 0xFFFF);
+    assert_int_equal(rd(&f, COMMON + 0x1A, 2), 0xFFFF);
+    fx_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -564,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_flush_id_discard_isr),
         cmocka_unit_test(test_request_errors),
         cmocka_unit_test(test_ring_errors),
+        cmocka_unit_test(test_msix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,8 @@
 
 #include "runtime/errors.h"
 #include "runtime/log.h"
+#include "runtime/spin.h"
+#include "runtime/util.h"
 #include "vmm/clock.h"
 #include "vmm/vm_int.h"
 #include "vmm/vm_time.h"
@@ -128,13 +130,38 @@ static struct timespec host_ts(uint64_t ns)
     return (struct timespec){.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
 }
 
+struct halt_poll {
+    struct vm_vcpu *v;
+    uint64_t seq;
+};
+
+/* Every event that ends a halt bumps wake_seq (under the lock: read here
+ * without it) or sets a pending NMI. */
+static bool halt_event(void *arg)
+{
+    const struct halt_poll *h = arg;
+    return __atomic_load_n(&h->v->wake_seq, __ATOMIC_ACQUIRE) != h->seq ||
+           atomic_load(&h->v->cpu.nmi_pending);
+}
+
 /* HLT: sleep until an event since `seq` (INTR rising, NMI, INIT, SIPI,
  * kick), a request, or (vCPU 0) the next timer deadline. The other vCPUs
  * need no deadline: vCPU 0, or the host timer that kicks it, runs every
- * due timer, and a timer that interrupts a vCPU wakes it. Lock held once. */
+ * due timer, and a timer that interrupts a vCPU wakes it. It polls first
+ * (runtime/spin.h), the lock released; the host timer kicks vCPU 0 then
+ * as well. Lock held once. */
 static void halt_wait(struct vm_vcpu *v, uint64_t seq)
 {
     struct vm *vm = v->vm;
+    uint64_t start = mono_ns();
+    struct halt_poll h = {v, seq};
+    pthread_mutex_unlock(&vm->lock);
+    bool caught = spin_wait(&v->halt_spin, halt_event, &h);
+    pthread_mutex_lock(&vm->lock);
+    if (caught) {
+        spin_window_update(&v->halt_spin, mono_ns() - start);
+        return;
+    }
     v->sleeping = true;
     while (v->wake_seq == seq && !vm_requests_pending(vm) && !atomic_load(&v->cpu.nmi_pending)) {
         uint64_t dl = v->cpu.index == 0 ? vclock_deadline(vm->clock) : VCLOCK_NO_DEADLINE;
@@ -148,6 +175,7 @@ static void halt_wait(struct vm_vcpu *v, uint64_t seq)
         pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
     }
     v->sleeping = false;
+    spin_window_update(&v->halt_spin, mono_ns() - start);
 }
 
 static void request_shutdown_reset(struct vm *vm, struct cpu *c)

@@ -9,6 +9,7 @@
 #include <stddef.h> /* cpu.h uses size_t */
 
 #include "cpu/cpu.h"
+#include "runtime/spin.h"
 #include "vmm/device.h"
 #include "vmm/memory.h"
 #include "vmm/power_button.h"
@@ -28,6 +29,7 @@ struct vm_vcpu {
     bool parked;       /* stopped at the park point (pause, reset) */
     bool sleeping;     /* halted, waiting on vm->cond */
     uint64_t wake_seq; /* bumped on every event that ends a halt */
+    struct spin_window halt_spin; /* how long a halt polls before sleeping */
     /* Start-up (SDM Vol. 3A 8.4): an AP waits for a SIPI after reset and
      * INIT; INIT and SIPI arrive from other threads and are acted on by
      * this vCPU's own thread between slices (exec.c). */

@@ -10,6 +10,9 @@ faster).
 A benchmark, not a test: it never fails on speed.
 
 usage: bench/disk.py [CAIXA]            (default build/caixa)
+The image is filled with data first (reads of a sparse file's holes would
+measure the host's page allocation). Single runs vary by 20% and more on a
+shared host: take BENCH_RUNS=3.
 env:   BENCH_RUNS (1), QEMU (qemu-system-x86_64), BENCH_IF ("virtio sata"),
        BENCH_FORMAT (raw; any format both accept: raw, qcow2, vdi, vmdk, vpc),
        BENCH_MIB (64: the span each mode covers)"""
@@ -48,10 +51,20 @@ def build_guest(outdir):
 
 
 def make_image(path, fmt):
+    """A disk whose every sector holds data (the same for both emulators):
+    reads then measure the emulator, not the host zero-filling a sparse
+    file's holes."""
     qfmt = QEMU_FORMAT.get(fmt, fmt)
     if os.path.exists(path):
         os.unlink(path)
-    subprocess.check_call(["qemu-img", "create", "-q", "-f", qfmt, path, "%dM" % DISK_MIB])
+    raw = path if fmt == "raw" else path + ".raw"
+    block = bytes((i * 7 + (i >> 9)) & 0xff for i in range(1 << 20))
+    with open(raw, "wb") as f:
+        for i in range(DISK_MIB):
+            f.write(block[i % 251:] + block[:i % 251])
+    if raw != path:
+        subprocess.check_call(["qemu-img", "convert", "-q", "-f", "raw", "-O", qfmt, raw, path])
+        os.unlink(raw)
 
 
 def controller_args(emu, bus, image, fmt):

@@ -357,6 +357,7 @@ static void start_io(struct ahci_port *pt, unsigned slot, uint64_t ctba, unsigne
             return;
         }
         c->req.op = kind == K_READ ? BLK_READ : BLK_WRITE;
+        c->req.write_through = !pt->wcache;
         c->req.offset = lba * BLK_SECTOR;
     }
     pt->inflight |= 1u << slot;

@@ -279,6 +279,9 @@ static void handle_request(struct vblk *vb, struct vq_elem *e)
             return;
         }
         r->req.op = in ? BLK_READ : BLK_WRITE;
+        /* Without the flush feature a driver cannot flush a cache and
+         * takes the device for write-through (Linux does): so it is. */
+        r->req.write_through = !(v->guest_features & (1ull << VIRTIO_BLK_F_FLUSH));
         r->req.offset = sector * BLK_SECTOR;
         submit(r);
         return;

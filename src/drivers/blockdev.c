@@ -26,6 +26,8 @@ struct blockdev {
     struct blk_req *head, *tail;
     bool busy, stop, started;
     int trying;                   /* requests vCPUs are trying at once (try_now) */
+    uint64_t behind;              /* bytes of writes queued behind (write_behind) */
+    int behind_error;             /* the first such write's failure since the last FLUSH */
     pthread_t thread;
 
     pthread_mutex_t *vm_lock;
@@ -70,8 +72,16 @@ static int do_request(struct blockdev *bd, struct blk_backend *be, struct blk_re
         return do_rw(be, r, size);
     case BLK_WRITE:
         return bd->read_only ? -EROFS : do_rw(be, r, size);
-    case BLK_FLUSH:
-        return bd->read_only ? 0 : be->ops->flush(be);
+    case BLK_FLUSH: {
+        int rc = bd->read_only ? 0 : be->ops->flush(be);
+        /* A write written behind failed: this FLUSH reports it, as a
+         * disk's cache flush reports a failed write-back. */
+        pthread_mutex_lock(&bd->qlock);
+        int e = bd->behind_error;
+        bd->behind_error = 0;
+        pthread_mutex_unlock(&bd->qlock);
+        return rc < 0 ? rc : e;
+    }
     case BLK_DISCARD:
         if (bd->read_only)
             return -EROFS;
@@ -155,25 +165,90 @@ static int try_now(struct blockdev *bd, struct blk_req *r)
     return rc;
 }
 
+/* What a drive holds written behind for its thread at most. */
+#define BEHIND_MAX (8u * 1024 * 1024)
+
+/* A copy of a write, queued in the request's place. */
+struct behind {
+    struct blk_req req;
+    struct iovec iov;
+    struct blockdev *bd;
+    uint8_t data[];
+};
+
+static void enqueue(struct blockdev *bd, struct blk_req *r)
+{
+    r->next_ = NULL;
+    if (bd->tail)
+        bd->tail->next_ = r;
+    else
+        bd->head = r;
+    bd->tail = r;
+    pthread_cond_signal(&bd->qcond);
+}
+
+/* The I/O thread wrote the copy (platform lock held). */
+static void behind_done(struct blk_req *r, int status)
+{
+    struct behind *w = r->opaque;
+    struct blockdev *bd = w->bd;
+    pthread_mutex_lock(&bd->qlock);
+    bd->behind -= w->iov.iov_len;
+    if (status < 0 && !bd->behind_error)
+        bd->behind_error = status;
+    pthread_mutex_unlock(&bd->qlock);
+    free(w);
+}
+
+/* Write-behind, as a disk with its volatile write cache on (ATA IDENTIFY
+ * word 85 bit 5; virtio-blk with VIRTIO_BLK_F_FLUSH): a small write is
+ * copied, the copy queued, and the request done at once. What the guest
+ * was told is written survives kill -9 once it has flushed: its FLUSH
+ * queues behind the copies. A read queued behind sees them (try_now waits
+ * for an idle drive), and BEHIND_MAX bounds the memory. Under the same
+ * conditions as try_now for the platform lock. qlock held; false: queue
+ * the request itself. */
+static bool write_behind(struct blockdev *bd, struct blk_req *r)
+{
+    struct blk_backend *be = bd->be;
+    if (r->op != BLK_WRITE || r->write_through || bd->read_only || !bd->started || !be || r->iovcnt < 1 ||
+        r->iovcnt > BLK_MAX_IOV || r->offset % BLK_SECTOR)
+        return false;
+    uint64_t total = 0, size = be->ops->size(be);
+    for (int i = 0; i < r->iovcnt; i++) {
+        if (r->iov[i].iov_len % BLK_SECTOR)
+            return false;
+        total += r->iov[i].iov_len;
+    }
+    if (total == 0 || total > TRY_NOW_MAX || r->offset > size || total > size - r->offset ||
+        bd->behind + total > BEHIND_MAX || pthread_mutex_trylock(bd->vm_lock) != 0)
+        return false;
+    struct behind *w = xmalloc(sizeof *w + total);
+    size_t at = 0;
+    for (int i = 0; i < r->iovcnt; at += r->iov[i].iov_len, i++)
+        memcpy(w->data + at, r->iov[i].iov_base, r->iov[i].iov_len);
+    w->bd = bd;
+    w->iov = (struct iovec){w->data, total};
+    w->req = (struct blk_req){.op = BLK_WRITE, .offset = r->offset, .iov = &w->iov, .iovcnt = 1,
+                              .done = behind_done, .opaque = w};
+    bd->behind += total;
+    enqueue(bd, &w->req);
+    pthread_mutex_unlock(&bd->qlock);
+    r->done(r, 0);
+    pthread_mutex_unlock(bd->vm_lock);
+    pthread_mutex_lock(&bd->qlock);
+    return true;
+}
+
 void blockdev_submit(struct blockdev *bd, struct blk_req *req)
 {
-    req->next_ = NULL;
     pthread_mutex_lock(&bd->qlock);
-    if (try_now(bd, req) != -EAGAIN) {
-        pthread_mutex_unlock(&bd->qlock);
-        return;
-    }
-    if (bd->tail)
-        bd->tail->next_ = req;
-    else
-        bd->head = req;
-    bd->tail = req;
-    pthread_cond_signal(&bd->qcond);
+    if (try_now(bd, req) == -EAGAIN && !write_behind(bd, req))
+        enqueue(bd, req);
     pthread_mutex_unlock(&bd->qlock);
 }
 
-/* Waits until the I/O thread has nothing queued or running. */
-static void drain(struct blockdev *bd)
+void blockdev_drain(struct blockdev *bd)
 {
     pthread_mutex_lock(&bd->qlock);
     while (bd->started && (bd->head || bd->busy || bd->trying))
@@ -229,7 +304,7 @@ void blockdev_detach(struct blockdev *bd)
 {
     if (!bd->started)
         return;
-    drain(bd);
+    blockdev_drain(bd);
     pthread_mutex_lock(&bd->qlock);
     bd->stop = true;
     pthread_cond_signal(&bd->qcond);

@@ -32,6 +32,10 @@ struct blk_req {
     struct iovec *iov;          /* READ/WRITE: buffers whose lengths are multiples of BLK_SECTOR */
     int iovcnt;                 /* 1..BLK_MAX_IOV */
     uint64_t len;               /* DISCARD: bytes */
+    /* WRITE: the device's write cache is off (or the driver knows of no
+     * flush): done() only once the data is in the medium, never from the
+     * drive's write-behind. */
+    bool write_through;
     /* status: 0, or a negative errno (-EIO: the image failed, -EROFS:
      * read-only medium, -ENOMEDIUM: no medium, -EINVAL: out of range). */
     void (*done)(struct blk_req *req, int status);
@@ -49,7 +53,10 @@ bool blockdev_has_medium(struct blockdev *bd);
 /* Any thread, with or without the platform lock; never blocks for I/O. An
  * idle drive whose medium can do a read or write without waiting for the
  * host's disk (the page cache holds it) completes it at once: done() runs
- * before this returns, as it would on the I/O thread (platform lock held). */
+ * before this returns, as it would on the I/O thread (platform lock held).
+ * So does a small write that the drive copies and writes behind, as a disk
+ * with its write cache on: a FLUSH completes once every earlier write is
+ * in the medium, and fails if one of them failed. */
 void blockdev_submit(struct blockdev *bd, struct blk_req *req);
 /* Called (platform lock held) when the medium is inserted or ejected, so
  * an ATAPI drive can report UNIT ATTENTION. */
@@ -62,6 +69,9 @@ void blockdev_set_media_cb(struct blockdev *bd, void (*cb)(void *opaque), void *
 struct blockdev *blockdev_open(const char *spec, enum blk_media media, bool read_only);
 /* Starts the I/O thread; completions then run with *lock held. */
 int blockdev_attach(struct blockdev *bd, pthread_mutex_t *lock);
+/* Waits until every request submitted so far is done, the writes behind
+ * included (not with the platform lock held: completions need it). */
+void blockdev_drain(struct blockdev *bd);
 /* Waits for the requests in flight, flushes, stops the thread. */
 void blockdev_detach(struct blockdev *bd);
 void blockdev_close(struct blockdev *bd);

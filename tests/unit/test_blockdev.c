@@ -2,12 +2,15 @@
  * small read or write that the page cache holds completes before
  * blockdev_submit returns, with the platform lock held, on an idle drive
  * only; large requests, requests behind queued ones and data the page
- * cache lacks go through the I/O thread. The bytes are checked against the
- * image file. */
+ * cache lacks go through the I/O thread; small writes are written behind
+ * until a FLUSH, which reports their failure. The bytes are checked
+ * against the image file. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,10 +123,11 @@ static void test_small_completes_at_once(void **st)
     assert_true(q.lock_held);
     assert_memory_equal(buf, want, SMALL);
 
-    /* A write lands in the file (at once, or through the thread where
-     * the file system cannot write without waiting). */
+    /* A write through (the device's write cache off) is in the file when
+     * it is done, whichever way it went. */
     memset(buf, 0x5a, SMALL);
     prep(&q, BLK_WRITE, 5 * SMALL, buf, SMALL);
+    q.r.write_through = true;
     pthread_mutex_lock(&vm_lock);
     blockdev_submit(bd, &q.r);
     pthread_mutex_unlock(&vm_lock);
@@ -196,11 +200,80 @@ static void test_queued_go_through_the_thread(void **st)
     blockdev_close(bd);
 }
 
+static void flush_now(struct blockdev *bd, struct req *q)
+{
+    prep(q, BLK_FLUSH, 0, NULL, 0);
+    q->r.iovcnt = 0;
+    blockdev_submit(bd, &q->r);
+    wait_done(q);
+}
+
+/* Writes behind, as a disk with its write cache on: done at once, seen by
+ * the reads after them, in the file once a FLUSH is done; a failed one is
+ * reported by the next FLUSH. */
+static void test_write_behind(void **st)
+{
+    (void)st;
+    struct blockdev *bd = blockdev_open(path, BLK_MEDIA_DISK, false);
+    assert_non_null(bd);
+    assert_int_equal(blockdev_attach(bd, &vm_lock), 0);
+    static uint8_t w1[SMALL], w2[SMALL], r[SMALL], file[SMALL];
+    memset(w1, 0xa1, SMALL);
+    memset(w2, 0xb2, SMALL);
+    struct req a, b, c, f;
+    prep(&a, BLK_WRITE, 9 * SMALL, w1, SMALL);
+    prep(&b, BLK_WRITE, 9 * SMALL, w2, SMALL);
+    prep(&c, BLK_READ, 9 * SMALL, r, SMALL);
+    pthread_mutex_lock(&vm_lock);
+    blockdev_submit(bd, &a.r);
+    assert_true(a.done);
+    memset(w1, 0, SMALL);          /* the guest may reuse its buffer at once */
+    blockdev_submit(bd, &b.r);
+    assert_true(b.done);
+    blockdev_submit(bd, &c.r);     /* behind the two writes */
+    pthread_mutex_unlock(&vm_lock);
+    wait_done(&c);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.status, 0);
+    assert_int_equal(c.status, 0);
+    assert_memory_equal(r, w2, SMALL);
+    flush_now(bd, &f);
+    assert_int_equal(f.status, 0);
+    int fd = open(path, O_RDONLY);
+    assert_int_equal(pread(fd, file, SMALL, 9 * SMALL), (ssize_t)SMALL);
+    assert_memory_equal(file, w2, SMALL);
+
+    /* A write the host refuses (beyond RLIMIT_FSIZE: EFBIG) was done for
+     * the guest; its FLUSH fails, the next one does not. */
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = (struct rlimit){4 * MiB, old.rlim_max};
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    prep(&a, BLK_WRITE, 6 * MiB, w2, SMALL);
+    pthread_mutex_lock(&vm_lock);
+    blockdev_submit(bd, &a.r);
+    pthread_mutex_unlock(&vm_lock);
+    wait_done(&a);
+    assert_int_equal(a.status, 0);
+    flush_now(bd, &f);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_true(f.status < 0);
+    flush_now(bd, &f);
+    assert_int_equal(f.status, 0);
+    assert_int_equal(pread(fd, file, SMALL, 6 * MiB), (ssize_t)SMALL);
+    assert_memory_not_equal(file, w2, SMALL);
+    close(fd);
+    blockdev_detach(bd);
+    blockdev_close(bd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_completes_at_once),
         cmocka_unit_test(test_queued_go_through_the_thread),
+        cmocka_unit_test(test_write_behind),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -167,8 +167,10 @@ static void read_words(struct vm *vm, uint16_t base, uint8_t *buf, unsigned byte
     }
 }
 
-static void check_file(int fd, uint64_t off, const uint8_t *want, size_t len)
+/* The image file after the drives wrote behind what they hold. */
+static void check_file(struct vm *vm, int fd, uint64_t off, const uint8_t *want, size_t len)
 {
+    blockdev_drain(vm_blockdev(vm, "drive0"));
     uint8_t *got = malloc(len);
     assert_int_equal(pread(fd, got, len, (off_t)off), (ssize_t)len);
     assert_memory_equal(got, want, len);
@@ -346,7 +348,7 @@ static void test_pio_read_write(void **st)
         read_words(vm, PRI, buf + s * 512, 512);
     }
     assert_int_equal(inb(vm, PRI_CTL) & (ST_DRQ | ST_BSY), 0);
-    check_file(e.disk_fd, 100 * 512, buf, 3 * 512);
+    check_file(e.vm, e.disk_fd, 100 * 512, buf, 3 * 512);
 
     /* WRITE SECTORS: 2 sectors at LBA 7, the first block without an interrupt. */
     for (unsigned i = 0; i < sizeof want; i++)
@@ -361,7 +363,7 @@ static void test_pio_read_write(void **st)
     assert_int_equal(wait_not_busy(vm, PRI_CTL) & (ST_DRQ | ST_ERR), 0);
     assert_int_equal(dt_gsi(vm, IRQ_PRI), 1);
     inb(vm, PRI + REG_CMD);
-    check_file(e.disk_fd, 7 * 512, want, 2 * 512);
+    check_file(e.vm, e.disk_fd, 7 * 512, want, 2 * 512);
 
     /* READ MULTIPLE needs SET MULTIPLE MODE; then DRQ blocks of 4 sectors. */
     lba28(vm, PRI, 0, 7, 8);
@@ -382,7 +384,7 @@ static void test_pio_read_write(void **st)
             assert_int_equal(inb(vm, PRI_CTL) & ST_DRQ, ST_DRQ);
     }
     assert_memory_equal(buf, want, 1024);
-    check_file(e.disk_fd, 7 * 512, buf, sizeof buf);
+    check_file(e.vm, e.disk_fd, 7 * 512, buf, sizeof buf);
 
     /* CHS: cylinder 0, head 1, sector 2 = LBA 63 + 1 in the 16/63 translation. */
     outb(vm, PRI + REG_DEV, 0xA1);
@@ -393,7 +395,7 @@ static void test_pio_read_write(void **st)
     outb(vm, PRI + REG_CMD, 0x20);
     assert_int_equal(wait_not_busy(vm, PRI_CTL) & ST_DRQ, ST_DRQ);
     read_words(vm, PRI, buf, 512);
-    check_file(e.disk_fd, 64 * 512, buf, 512);
+    check_file(e.vm, e.disk_fd, 64 * 512, buf, 512);
 
     /* Out of range: IDNF; FLUSH CACHE completes. */
     lba28(vm, PRI, 0, DISK_SECTORS - 1, 2);
@@ -436,7 +438,7 @@ static void test_lba48(void **st)
             outw(vm, PRI + REG_DATA, (uint16_t)get_le(want + s * 512 + i, 2));
     }
     assert_int_equal(wait_not_busy(vm, PRI_CTL) & ST_ERR, 0);
-    check_file(e.disk_fd, lba * 512, want, sizeof want);
+    check_file(e.vm, e.disk_fd, lba * 512, want, sizeof want);
     lba48(vm, PRI, lba, 2);
     outb(vm, PRI + REG_CMD, 0x24);                          /* READ SECTORS EXT */
     for (unsigned s = 0; s < 2; s++) {
@@ -504,7 +506,7 @@ static void test_dma(void **st)
     uint8_t got[8192];
     assert_true(physmem_rw(pm, buf0, got, 4096, false));
     assert_true(physmem_rw(pm, buf1, got + 4096, 4096, false));
-    check_file(e.disk_fd, 200 * 512, got, sizeof got);
+    check_file(e.vm, e.disk_fd, 200 * 512, got, sizeof got);
     outb(vm, BM_CMD, 0x08);
     outb(vm, BM_STATUS, BMS_INTR | BMS_ERROR);               /* write 1 to clear */
     assert_int_equal(inb(vm, BM_STATUS) & 7, 0);
@@ -523,7 +525,7 @@ static void test_dma(void **st)
     s = wait_dma(vm, PRI_CTL);
     assert_int_equal(s & ST_ERR, 0);
     assert_int_equal(inb(vm, BM_STATUS) & 7, BMS_INTR | BMS_ACTIVE);
-    check_file(e.disk_fd, 3000 * 512, want, sizeof want);
+    check_file(e.vm, e.disk_fd, 3000 * 512, want, sizeof want);
     outb(vm, BM_CMD, 0x00);
     assert_int_equal(inb(vm, BM_STATUS) & BMS_ACTIVE, 0);
     outb(vm, BM_STATUS, BMS_INTR);
@@ -647,15 +649,15 @@ static void test_atapi_basic(void **st)
     uint8_t rd[12] = {0x28, 0, 0, 0, 0, 5, 0, 0, 3};
     assert_int_equal(atapi_in(vm, rd, b, sizeof b, &s), 3 * 2048);
     assert_int_equal(s & ST_ERR, 0);
-    check_file(e.cd_fd, 5 * 2048, b, 3 * 2048);
+    check_file(e.vm, e.cd_fd, 5 * 2048, b, 3 * 2048);
     /* A byte count limit of 1000 splits it into even pieces. */
     packet(vm, rd, 1000, false);
     assert_int_equal(packet_in(vm, b, sizeof b, 1000, &s), 3 * 2048);
-    check_file(e.cd_fd, 5 * 2048, b, 3 * 2048);
+    check_file(e.vm, e.cd_fd, 5 * 2048, b, 3 * 2048);
     /* READ(12). */
     uint8_t rd12[12] = {0xA8, 0, 0, 0, 0, 60, 0, 0, 0, 4};
     assert_int_equal(atapi_in(vm, rd12, b, sizeof b, &s), 4 * 2048);
-    check_file(e.cd_fd, 60 * 2048, b, 4 * 2048);
+    check_file(e.vm, e.cd_fd, 60 * 2048, b, 4 * 2048);
 
     /* Past the end: CHECK CONDITION, ILLEGAL REQUEST / LBA OUT OF RANGE. */
     uint8_t bad[12] = {0x28, 0, 0, 0, 0, 62, 0, 0, 3};
@@ -842,7 +844,7 @@ static void test_atapi_dma(void **st)
     assert_int_equal(dt_gsi(vm, IRQ_SEC), 1);
     uint8_t got[8 * 2048];
     assert_true(physmem_rw(pm, buf0, got, sizeof got, false));
-    check_file(e.cd_fd, 10 * 2048, got, sizeof got);
+    check_file(e.vm, e.cd_fd, 10 * 2048, got, sizeof got);
     outb(vm, BM_SEC_CMD, 0);
     outb(vm, BM_SEC_STATUS, BMS_INTR);
     /* INQUIRY by DMA. */

@@ -635,9 +635,11 @@ int image_write(struct image *img, uint64_t off, const void *buf, size_t len)
     return rc;
 }
 
-/* The bytes of iov[0..iovcnt), or -EINVAL when a buffer is not whole sectors. */
-static int64_t iov_bytes(const struct image *img, const char *what, const struct iovec *iov, int iovcnt)
+/* The checks image_read/image_write make, for a request over iovecs:
+ * 1 when there is something to do, else 0 or the error. */
+static int vec_check(const struct image *img, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
 {
+    const char *what = write ? "write" : "read";
     uint64_t total = 0;
     for (int i = 0; i < iovcnt; i++) {
         if (iov[i].iov_len % IMAGE_SECTOR) {
@@ -646,18 +648,18 @@ static int64_t iov_bytes(const struct image *img, const char *what, const struct
         }
         total += iov[i].iov_len;
     }
-    return (int64_t)total;
+    int rc = write ? check_writable(img, what) : 0;
+    if (rc == 0)
+        rc = check_range(img, what, off, total);
+    return rc < 0 ? rc : total != 0;
 }
 
 static int rw_vec(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
 {
-    const char *what = write ? "write" : "read";
-    int64_t total = iov_bytes(img, what, iov, iovcnt);
-    int rc = total < 0 ? (int)total : write ? check_writable(img, what) : 0;
-    if (rc == 0)
-        rc = check_range(img, what, off, (uint64_t)total);
-    if (rc < 0 || total == 0)
+    int rc = vec_check(img, off, iov, iovcnt, write);
+    if (rc <= 0)
         return rc;
+    rc = 0;
     pthread_mutex_lock(img->lock);
     if (write && img->fmt->writev) {
         rc = img->fmt->writev(img, off, iov, iovcnt);
@@ -679,12 +681,8 @@ static int try_vec(struct image *img, uint64_t off, const struct iovec *iov, int
         write ? img->fmt->try_writev : img->fmt->try_readv;
     if (!op)
         return -EAGAIN;
-    const char *what = write ? "write" : "read";
-    int64_t total = iov_bytes(img, what, iov, iovcnt);
-    int rc = total < 0 ? (int)total : write ? check_writable(img, what) : 0;
-    if (rc == 0)
-        rc = check_range(img, what, off, (uint64_t)total);
-    if (rc < 0 || total == 0)
+    int rc = vec_check(img, off, iov, iovcnt, write);
+    if (rc <= 0)
         return rc;
     if (pthread_mutex_trylock(img->lock) != 0)
         return -EAGAIN;

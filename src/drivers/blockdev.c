@@ -136,22 +136,35 @@ static void *io_thread(void *opaque)
  * an idle drive (queued requests keep their order), and only when this
  * thread may take the platform lock (recursive: a device callback holds it
  * already), since done() needs it. -EAGAIN: queue it. qlock held. */
+/* A read or write a vCPU may carry out or copy itself: well formed (a bad
+ * one gets its error from the I/O thread, as any request), whole sectors,
+ * no larger than TRY_NOW_MAX. Its bytes, or 0: queue it. qlock held. */
+static uint64_t small_rw(struct blockdev *bd, const struct blk_req *r)
+{
+    struct blk_backend *be = bd->be;
+    if (!bd->started || !be || (r->op != BLK_READ && r->op != BLK_WRITE) ||
+        (r->op == BLK_WRITE && bd->read_only) || r->iovcnt < 1 || r->iovcnt > BLK_MAX_IOV ||
+        r->offset % BLK_SECTOR)
+        return 0;
+    uint64_t total = 0, size = be->ops->size(be);
+    for (int i = 0; i < r->iovcnt; i++) {
+        if (r->iov[i].iov_len % BLK_SECTOR)
+            return 0;
+        total += r->iov[i].iov_len;
+    }
+    if (total > TRY_NOW_MAX || r->offset > size || total > size - r->offset)
+        return 0;
+    return total;
+}
+
 static int try_now(struct blockdev *bd, struct blk_req *r)
 {
     struct blk_backend *be = bd->be;
-    if (!bd->started || bd->head || bd->busy || bd->trying || !be || (r->op != BLK_READ && r->op != BLK_WRITE))
+    if (bd->head || bd->busy || bd->trying || !small_rw(bd, r))
         return -EAGAIN;
     int (*op)(struct blk_backend *, uint64_t, const struct iovec *, int) =
         r->op == BLK_READ ? be->ops->try_readv : be->ops->try_writev;
-    if (!op || (r->op == BLK_WRITE && bd->read_only) || r->iovcnt < 1 || r->iovcnt > BLK_MAX_IOV ||
-        r->offset % BLK_SECTOR)
-        return -EAGAIN;
-    uint64_t total = 0, size = be->ops->size(be);
-    for (int i = 0; i < r->iovcnt; i++)
-        total += r->iov[i].iov_len;
-    /* (Out of range: the I/O thread gives the error, as for any request.) */
-    if (total > TRY_NOW_MAX || r->offset > size || total > size - r->offset ||
-        pthread_mutex_trylock(bd->vm_lock) != 0)
+    if (!op || pthread_mutex_trylock(bd->vm_lock) != 0)
         return -EAGAIN;
     bd->trying++;   /* drain() and blockdev_change_medium wait for it */
     pthread_mutex_unlock(&bd->qlock);
@@ -210,18 +223,8 @@ static void behind_done(struct blk_req *r, int status)
  * the request itself. */
 static bool write_behind(struct blockdev *bd, struct blk_req *r)
 {
-    struct blk_backend *be = bd->be;
-    if (r->op != BLK_WRITE || r->write_through || bd->read_only || !bd->started || !be || r->iovcnt < 1 ||
-        r->iovcnt > BLK_MAX_IOV || r->offset % BLK_SECTOR)
-        return false;
-    uint64_t total = 0, size = be->ops->size(be);
-    for (int i = 0; i < r->iovcnt; i++) {
-        if (r->iov[i].iov_len % BLK_SECTOR)
-            return false;
-        total += r->iov[i].iov_len;
-    }
-    if (total == 0 || total > TRY_NOW_MAX || r->offset > size || total > size - r->offset ||
-        bd->behind + total > BEHIND_MAX || pthread_mutex_trylock(bd->vm_lock) != 0)
+    uint64_t total = r->op == BLK_WRITE && !r->write_through ? small_rw(bd, r) : 0;
+    if (!total || bd->behind + total > BEHIND_MAX || pthread_mutex_trylock(bd->vm_lock) != 0)
         return false;
     struct behind *w = xmalloc(sizeof *w + total);
     size_t at = 0;

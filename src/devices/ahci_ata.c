@@ -420,6 +420,18 @@ static bool read_log(struct ahci_port *pt, uint8_t log, uint8_t out[512])
     }
 }
 
+/* A command that answers in its D2H register FIS (READ NATIVE MAX, CHECK
+ * POWER MODE) ends with that FIS, a success status and an interrupt. */
+static void finish_with_d2h(struct ahci_port *pt, unsigned slot, const uint8_t fis[D2H_FIS_LEN])
+{
+    pt->ci &= ~(1u << slot);
+    ahci_set_tfd(pt, ATA_STS_OK, 0);
+    if (!ahci_post_fis(pt, RFIS_RFIS, fis, D2H_FIS_LEN))
+        ahci_port_fatal(pt, PXIS_HBFS);
+    else
+        ahci_port_raise(pt, PXIS_DHRS);
+}
+
 /* A command without data through the block device: answered at once. */
 static void exec_other(struct ahci_port *pt, unsigned slot, uint64_t ctba, unsigned prdtl,
                        const struct h2d *d)
@@ -491,23 +503,13 @@ static void exec_other(struct ahci_port *pt, unsigned slot, uint64_t ctba, unsig
         fis[8] = (uint8_t)(m >> 24);
         fis[9] = (uint8_t)(m >> 32);
         fis[10] = (uint8_t)(m >> 40);
-        pt->ci &= ~(1u << slot);
-        ahci_set_tfd(pt, ATA_STS_OK, 0);
-        if (!ahci_post_fis(pt, RFIS_RFIS, fis, sizeof fis))
-            ahci_port_fatal(pt, PXIS_HBFS);
-        else
-            ahci_port_raise(pt, PXIS_DHRS);
+        finish_with_d2h(pt, slot, fis);
         return;
     }
     case ATA_CHECK_POWER: {
         uint8_t fis[D2H_FIS_LEN] = {FIS_D2H, FIS_I, ATA_STS_OK, 0};
         fis[12] = 0xFF;                     /* active or idle */
-        pt->ci &= ~(1u << slot);
-        ahci_set_tfd(pt, ATA_STS_OK, 0);
-        if (!ahci_post_fis(pt, RFIS_RFIS, fis, sizeof fis))
-            ahci_port_fatal(pt, PXIS_HBFS);
-        else
-            ahci_port_raise(pt, PXIS_DHRS);
+        finish_with_d2h(pt, slot, fis);
         return;
     }
     case ATA_INIT_PARAMS:

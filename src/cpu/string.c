@@ -108,6 +108,31 @@ static bool run_in_limit(const struct cpu *cpu, int seg, uint64_t off, uint64_t 
     return off + bytes - 1 <= s->limit;
 }
 
+/* STOS's run: bytes (a whole number of elements) of the element size's
+ * low part of v. Each size has its own loop with a constant-size store: a
+ * copy of a run-time size costs a call-like sequence per element. */
+static void fill(uint8_t *d, uint64_t v, unsigned size, uint64_t bytes)
+{
+    uint64_t splat = (v & 0xff) * 0x0101010101010101ull;
+    if (((v ^ splat) & size_mask(size)) == 0) {
+        /* every byte alike (zero, all ones, REP STOSB) */
+        memset(d, (int)(v & 0xff), bytes);
+        return;
+    }
+    if (size == 2) {
+        uint16_t x = (uint16_t)v;
+        for (uint64_t i = 0; i < bytes; i += 2)
+            memcpy(d + i, &x, 2);
+    } else if (size == 4) {
+        uint32_t x = (uint32_t)v;
+        for (uint64_t i = 0; i < bytes; i += 4)
+            memcpy(d + i, &x, 4);
+    } else {
+        for (uint64_t i = 0; i < bytes; i += 8)
+            memcpy(d + i, &v, 8);
+    }
+}
+
 /* REP MOVS/STOS forward (DF = 0) over RAM: up to max elements at once,
  * through host pointers. Returns the elements done, 0 when the slow path
  * must take the next one (TLB miss, page or address-size edge, DF = 1). */
@@ -146,12 +171,8 @@ static uint64_t str_fast(struct cpu *cpu, const struct insn *in, unsigned kind, 
             memmove(d, src, bytes);
         }
         areg_write(cpu, R_SI, as, si + bytes);
-    } else if (size == 1) {
-        memset(d, (int)(cpu->s.regs[R_AX] & 0xff), bytes);
     } else {
-        uint64_t v = cpu->s.regs[R_AX];
-        for (uint64_t i = 0; i < bytes; i += size)
-            memcpy(d + i, &v, size);
+        fill(d, cpu->s.regs[R_AX], size, bytes);
     }
     areg_write(cpu, R_DI, as, di + bytes);
     return k;

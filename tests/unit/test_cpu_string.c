@@ -257,6 +257,44 @@ static void test_fault_at_limit(void **st)
     th_destroy(&t);
 }
 
+/* Forward REP STOS of every element size over a page edge, with a value
+ * whose bytes differ (each element holds AL/AX/EAX/RAX's low part, SDM
+ * STOS) and one whose bytes are alike; the byte after the run is kept. */
+static void test_stos_sizes(void **st)
+{
+    (void)st;
+    static const uint8_t stos_forms[][3] = {
+        { 0xf3, 0xaa },       /* rep stosb */
+        { 0x66, 0xf3, 0xab }, /* rep stosw */
+        { 0xf3, 0xab },       /* rep stosd */
+        { 0xf3, 0x48, 0xab }, /* rep stosq */
+    };
+    static const unsigned form_len[] = { 2, 3, 2, 3 };
+    static const uint64_t values[] = { 0x8877665544332211ull, 0xa5a5a5a5a5a5a5a5ull, 0x00000000000000ffull };
+    for (unsigned f = 0; f < 4; f++) {
+        unsigned size = 1u << f;
+        for (unsigned k = 0; k < 3; k++) {
+            struct th t;
+            th_init(&t, TH_LM64);
+            uint8_t guard[80];
+            memset(guard, 0xcc, sizeof(guard));
+            th_poke(&t, 0x10fe0, guard, sizeof(guard));
+            t.cpu.s.regs[R_DI] = 0x10fe8;   /* 64 bytes: 24 in one page, 40 in the next */
+            t.cpu.s.regs[R_CX] = 64 / size;
+            t.cpu.s.regs[R_AX] = values[k];
+            th_run_ok(&t, stos_forms[f], form_len[f]);
+            uint64_t want = values[k] & (size == 8 ? ~0ull : (1ull << (8 * size)) - 1);
+            for (unsigned i = 0; i < 64; i += size)
+                assert_int_equal(th_peek(&t, 0x10fe8 + i, size), want);
+            assert_int_equal(th_peek(&t, 0x10fe7, 1), 0xcc);
+            assert_int_equal(th_peek(&t, 0x11028, 1), 0xcc);
+            assert_int_equal(th_reg(&t, R_DI), 0x11028);
+            assert_int_equal(th_reg(&t, R_CX), 0);
+            th_destroy(&t);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_outs_ins),    cmocka_unit_test(test_rep_zero_count),
         cmocka_unit_test(test_fault_mid_rep), cmocka_unit_test(test_rep_single_step),
         cmocka_unit_test(test_a32_zero_count), cmocka_unit_test(test_fault_at_limit),
+        cmocka_unit_test(test_stos_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

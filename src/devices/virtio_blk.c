@@ -21,7 +21,12 @@
 
 #define VIRTIO_ID_BLOCK 2
 #define VBLK_DEVFN_DEFAULT 0x28        /* 00:05.0 */
-#define VBLK_QUEUE_SIZE 256
+/* Queue size the device offers (a driver may take less: SeaBIOS takes 256).
+ * A chain may be as long as the queue (virtio 2.7.5.3.1), so this bounds
+ * seg_max: at 1024, Linux's largest request by default (max_sectors_kb 1280,
+ * 320 pages) goes in one piece, where at 256 a 1 MiB read is split in two
+ * and its second part waits for the first. 1024 is QEMU's largest queue-size. */
+#define VBLK_QUEUE_SIZE 1024
 #define CLASS_STORAGE 0x01
 #define SUBCLASS_OTHER 0x80
 

@@ -108,6 +108,9 @@ def main():
             with open(disks[name], "rb") as f:
                 f.seek(WRITE_AT_MIB * MIB)
                 check(dev + " write in the image file", md5(f.read(len(data))), md5(data))
+        # virtio-blk's seg_max (virtio 5.2.4) as Linux took it: a 1 MiB
+        # request (256 pages) goes to the device whole.
+        check("vda max_segments", g.run("cat /sys/block/vda/queue/max_segments"), "1022")
         # Message signalled interrupts (PCI 3.0 6.8): virtio-blk's queue on
         # an MSI-X vector, AHCI on MSI, both taken; no I/O APIC line left to
         # either driver.

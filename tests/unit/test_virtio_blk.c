@@ -161,7 +161,7 @@ static void driver_init(struct fx *f, uint64_t want)
     wr(f, COMMON + 0x14, S_ACK | S_DRIVER | S_FEATURES_OK, 1);
     assert_int_equal(rd(f, COMMON + 0x14, 1), S_ACK | S_DRIVER | S_FEATURES_OK);
     wr(f, COMMON + 0x16, 0, 2);
-    assert_int_equal(rd(f, COMMON + 0x18, 2), 256);
+    assert_int_equal(rd(f, COMMON + 0x18, 2), 1024);
     wr(f, COMMON + 0x18, QSIZE, 2);
     wr(f, COMMON + 0x20, DESC, 4);
     wr(f, COMMON + 0x24, 0, 4);
@@ -303,7 +303,7 @@ static void test_identity(void **st)
     assert_int_equal(rd(&f, COMMON + 0x12, 2), 1);                       /* one queue */
     assert_int_equal(rd(&f, DEVCFG + 0, 8), IMG_SECTORS);                /* capacity */
     assert_int_equal(rd(&f, DEVCFG + 0x14, 4), 512);                     /* blk_size */
-    assert_int_equal(rd(&f, DEVCFG + 0x0C, 4), 254);                     /* seg_max */
+    assert_int_equal(rd(&f, DEVCFG + 0x0C, 4), 1022);                    /* seg_max */
     /* FEATURES_OK refused: without VERSION_1, or with a feature not offered. */
     wr(&f, COMMON + 0x14, S_ACK | S_DRIVER, 1);
     set_features(&f, F_FLUSH);

@@ -70,8 +70,14 @@ static int do_request(struct blockdev *bd, struct blk_backend *be, struct blk_re
     switch (r->op) {
     case BLK_READ:
         return do_rw(be, r, size);
-    case BLK_WRITE:
-        return bd->read_only ? -EROFS : do_rw(be, r, size);
+    case BLK_WRITE: {
+        int rc = bd->read_only ? -EROFS : do_rw(be, r, size);
+        /* Its own flush, not a FLUSH's: a failure written behind earlier
+         * is still the next FLUSH's to report. */
+        if (rc == 0 && r->write_through)
+            rc = be->ops->flush(be);
+        return rc;
+    }
     case BLK_FLUSH: {
         int rc = bd->read_only ? 0 : be->ops->flush(be);
         /* A write written behind failed: this FLUSH reports it, as a
@@ -130,12 +136,6 @@ static void *io_thread(void *opaque)
  * I/O thread, so that the platform lock is never held long. */
 #define TRY_NOW_MAX (64u * 1024)
 
-/* A read or write tried without waiting for the host's disk, as io_uring
- * tries before it hands a request to a worker: when the page cache holds
- * the data, the request needs no thread hand-off and no wake-ups. Only on
- * an idle drive (queued requests keep their order), and only when this
- * thread may take the platform lock (recursive: a device callback holds it
- * already), since done() needs it. -EAGAIN: queue it. qlock held. */
 /* A read or write a vCPU may carry out or copy itself: well formed (a bad
  * one gets its error from the I/O thread, as any request), whole sectors,
  * no larger than TRY_NOW_MAX. Its bytes, or 0: queue it. qlock held. */
@@ -157,10 +157,17 @@ static uint64_t small_rw(struct blockdev *bd, const struct blk_req *r)
     return total;
 }
 
+/* A read or write tried without waiting for the host's disk, as io_uring
+ * tries before it hands a request to a worker: when the page cache holds
+ * the data, the request needs no thread hand-off and no wake-ups. Only on
+ * an idle drive (queued requests keep their order), and only when this
+ * thread may take the platform lock (recursive: a device callback holds it
+ * already), since done() needs it. Never a write through, whose flush
+ * waits for the disk. -EAGAIN: queue it. qlock held. */
 static int try_now(struct blockdev *bd, struct blk_req *r)
 {
     struct blk_backend *be = bd->be;
-    if (bd->head || bd->busy || bd->trying || !small_rw(bd, r))
+    if (bd->head || bd->busy || bd->trying || (r->op == BLK_WRITE && r->write_through) || !small_rw(bd, r))
         return -EAGAIN;
     int (*op)(struct blk_backend *, uint64_t, const struct iovec *, int) =
         r->op == BLK_READ ? be->ops->try_readv : be->ops->try_writev;

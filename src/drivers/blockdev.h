@@ -33,8 +33,9 @@ struct blk_req {
     int iovcnt;                 /* 1..BLK_MAX_IOV */
     uint64_t len;               /* DISCARD: bytes */
     /* WRITE: the device's write cache is off (or the driver knows of no
-     * flush): done() only once the data is in the medium, never from the
-     * drive's write-behind. */
+     * flush): done() only once the data is on the host's stable storage,
+     * as a write with FUA: the drive writes it, then flushes the medium.
+     * Never from the drive's write-behind or at once (blockdev_submit). */
     bool write_through;
     /* status: 0, or a negative errno (-EIO: the image failed, -EROFS:
      * read-only medium, -ENOMEDIUM: no medium, -EINVAL: out of range). */

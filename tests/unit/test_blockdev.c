@@ -3,14 +3,17 @@
  * blockdev_submit returns, with the platform lock held, on an idle drive
  * only; large requests, requests behind queued ones and data the page
  * cache lacks go through the I/O thread; small writes are written behind
- * until a FLUSH, which reports their failure. The bytes are checked
- * against the image file. */
+ * until a FLUSH, which reports their failure; a write through (the
+ * device's write cache off) is flushed to the host's disk before it is
+ * done. The bytes are checked against the image file. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -72,6 +75,16 @@ static void prep(struct req *q, enum blk_op op, uint64_t off, void *buf, size_t 
 }
 
 static char path[64];
+
+/* The image layer's flush is an fdatasync (raw): this definition, in the
+ * test's own executable, is the one it calls, and counts them. */
+static atomic_int syncs;
+
+int fdatasync(int fd)
+{
+    atomic_fetch_add(&syncs, 1);
+    return (int)syscall(SYS_fdatasync, fd);
+}
 
 static int setup(void **st)
 {
@@ -268,12 +281,54 @@ static void test_write_behind(void **st)
     blockdev_close(bd);
 }
 
+/* A write through is queued even when small (never done at once), and
+ * flushed before it is done; a plain write is not flushed. */
+static void test_write_through_flushes(void **st)
+{
+    (void)st;
+    struct blockdev *bd = blockdev_open(path, BLK_MEDIA_DISK, false);
+    assert_non_null(bd);
+    assert_int_equal(blockdev_attach(bd, &vm_lock), 0);
+    static uint8_t w[SMALL], file[SMALL];
+    memset(w, 0xc3, SMALL);
+    struct req q;
+    int before = atomic_load(&syncs);
+    prep(&q, BLK_WRITE, 11 * SMALL, w, SMALL);
+    q.r.write_through = true;
+    pthread_mutex_lock(&vm_lock);
+    blockdev_submit(bd, &q.r);
+    assert_false(q.done);
+    pthread_mutex_unlock(&vm_lock);
+    wait_done(&q);
+    assert_int_equal(q.status, 0);
+    assert_true(atomic_load(&syncs) > before);
+    int fd = open(path, O_RDONLY);
+    assert_int_equal(pread(fd, file, SMALL, 11 * SMALL), (ssize_t)SMALL);
+    assert_memory_equal(file, w, SMALL);
+
+    before = atomic_load(&syncs);
+    prep(&q, BLK_WRITE, 12 * SMALL, w, SMALL);
+    pthread_mutex_lock(&vm_lock);
+    blockdev_submit(bd, &q.r);
+    pthread_mutex_unlock(&vm_lock);
+    wait_done(&q);
+    blockdev_drain(bd);
+    assert_int_equal(q.status, 0);
+    assert_int_equal(atomic_load(&syncs), before);
+    assert_int_equal(pread(fd, file, SMALL, 12 * SMALL), (ssize_t)SMALL);
+    assert_memory_equal(file, w, SMALL);
+    close(fd);
+    blockdev_detach(bd);
+    blockdev_close(bd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_completes_at_once),
         cmocka_unit_test(test_queued_go_through_the_thread),
         cmocka_unit_test(test_write_behind),
+        cmocka_unit_test(test_write_through_flushes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

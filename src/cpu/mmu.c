@@ -204,6 +204,16 @@ static bool entry_valid(const struct tlb_entry *e)
     return (e->tag_r & e->tag_w & e->tag_x) != TLB_INVALID;
 }
 
+static void entry_drop(struct tlb_entry *e)
+{
+    e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
+}
+
+static bool entry_maps(const struct tlb_entry *e, uint64_t page)
+{
+    return e->tag_r == page || e->tag_w == page || e->tag_x == page;
+}
+
 /* The linear page a valid entry maps: every valid tag names it. */
 static uint64_t entry_page(const struct tlb_entry *e)
 {
@@ -249,7 +259,7 @@ static void victim_evict(struct cpu *cpu, struct tlb_entry *e, uint64_t page)
     int u = set_of(cpu, e);
     for (unsigned i = 0; i < VTLB_SIZE; i++)
         if (entry_valid(&t->ve[u][i]) && entry_page(&t->ve[u][i]) == page)
-            t->ve[u][i].tag_r = t->ve[u][i].tag_w = t->ve[u][i].tag_x = TLB_INVALID;
+            entry_drop(&t->ve[u][i]);
     if (!entry_valid(e) || entry_page(e) == page)
         return;
     unsigned i = t->vnext[u]++ % VTLB_SIZE;
@@ -276,7 +286,10 @@ static bool victim_take(struct cpu *cpu, struct tlb_entry *e, uint64_t lin, int 
         bool keep = entry_valid(&old);
         if (keep)
             set_page(vp, &old_page);
-        *v = keep ? old : (struct tlb_entry){TLB_INVALID, TLB_INVALID, TLB_INVALID, 0};
+        if (keep)
+            *v = old;
+        else
+            entry_drop(v);
         recheck_code_page(cpu, e, tp->ram_index);
         return true;
     }
@@ -320,7 +333,7 @@ uint64_t mmu_translate(struct cpu *cpu, uint64_t lin, int acc)
     uint64_t lpage = lin & PAGE_MASK;
     phys_page pp = physmem_page(cpu->mem, phys);
     victim_evict(cpu, e, lpage);
-    e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
+    entry_drop(e);
     /* Data breakpoints keep their page's reads and writes on the slow path. */
     bool watched = cpu->dr_data && dr_page_watched(cpu, lpage);
     struct tlb_page *tp = tlb_page_of(cpu, e);
@@ -412,23 +425,30 @@ void lin_probe_write(struct cpu *cpu, uint64_t lin, unsigned size)
         mmu_translate(cpu, (lin | (PAGE_SIZE - 1)) + 1, ACC_W);
 }
 
+/* Flushes n entries of a main or a victim set (p: their slow-path pages),
+ * but for global ones when asked (CR4.PGE, SDM Vol. 3A 4.10.4.1). */
+static void flush_run(struct tlb_entry *e, const struct tlb_page *p, unsigned n, bool keep_global)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (!(keep_global && p[i].global && e[i].tag_r != TLB_INVALID))
+            entry_drop(&e[i]);
+}
+
+static void drop_writes_run(struct tlb_entry *e, const struct tlb_page *p, unsigned n, uint64_t phys_page)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (__atomic_load_n(&p[i].phys, __ATOMIC_RELAXED) == phys_page)
+            __atomic_store_n(&e[i].tag_w, TLB_INVALID, __ATOMIC_RELAXED);
+}
+
 void tlb_flush(struct cpu *cpu, bool keep_global)
 {
+    struct cpu_tlb *t = cpu->tlb;
     chain_expire(cpu);
     for (int u = 0; u < 3; u++)
-        for (unsigned i = 0; i < TLB_SIZE; i++) {
-            struct tlb_entry *e = &cpu->tlb->e[u][i];
-            if (keep_global && cpu->tlb->page[u][i].global && e->tag_r != TLB_INVALID)
-                continue;
-            e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
-        }
+        flush_run(t->e[u], t->page[u], TLB_SIZE, keep_global);
     for (int u = 0; u < 2; u++)
-        for (unsigned i = 0; i < VTLB_SIZE; i++) {
-            struct tlb_entry *e = &cpu->tlb->ve[u][i];
-            if (keep_global && cpu->tlb->vpage[u][i].global && e->tag_r != TLB_INVALID)
-                continue;
-            e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
-        }
+        flush_run(t->ve[u], t->vpage[u], VTLB_SIZE, keep_global);
     if (cpu->mem_generation != cpu->mem->generation) {
         cpu->mem_generation = cpu->mem->generation;
         blocks_flush(cpu);
@@ -437,19 +457,18 @@ void tlb_flush(struct cpu *cpu, bool keep_global)
 
 void tlb_flush_page(struct cpu *cpu, uint64_t lin)
 {
+    struct cpu_tlb *t = cpu->tlb;
     chain_expire(cpu);
     uint64_t page = lin & PAGE_MASK;
     for (int u = 0; u < 3; u++) {
-        struct tlb_entry *e = &cpu->tlb->e[u][(lin >> PAGE_SHIFT) & (TLB_SIZE - 1)];
-        if (e->tag_r == page || e->tag_w == page || e->tag_x == page)
-            e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
+        struct tlb_entry *e = &t->e[u][(lin >> PAGE_SHIFT) & (TLB_SIZE - 1)];
+        if (entry_maps(e, page))
+            entry_drop(e);
     }
     for (int u = 0; u < 2; u++)
-        for (unsigned i = 0; i < VTLB_SIZE; i++) {
-            struct tlb_entry *e = &cpu->tlb->ve[u][i];
-            if (e->tag_r == page || e->tag_w == page || e->tag_x == page)
-                e->tag_r = e->tag_w = e->tag_x = TLB_INVALID;
-        }
+        for (unsigned i = 0; i < VTLB_SIZE; i++)
+            if (entry_maps(&t->ve[u][i], page))
+                entry_drop(&t->ve[u][i]);
 }
 
 /* A page just became a code page: no TLB entry may keep writing it
@@ -457,17 +476,12 @@ void tlb_flush_page(struct cpu *cpu, uint64_t lin)
  * and the entry's owner at worst loses a write entry it must refill. */
 void tlb_drop_writes_to(struct cpu *cpu, uint64_t phys_page)
 {
+    struct cpu_tlb *t = cpu->tlb;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     for (int u = 0; u < 3; u++)
-        for (unsigned i = 0; i < TLB_SIZE; i++) {
-            struct tlb_entry *e = &cpu->tlb->e[u][i];
-            if (__atomic_load_n(&cpu->tlb->page[u][i].phys, __ATOMIC_RELAXED) == phys_page)
-                __atomic_store_n(&e->tag_w, TLB_INVALID, __ATOMIC_RELAXED);
-        }
+        drop_writes_run(t->e[u], t->page[u], TLB_SIZE, phys_page);
     for (int u = 0; u < 2; u++)
-        for (unsigned i = 0; i < VTLB_SIZE; i++)
-            if (__atomic_load_n(&cpu->tlb->vpage[u][i].phys, __ATOMIC_RELAXED) == phys_page)
-                __atomic_store_n(&cpu->tlb->ve[u][i].tag_w, TLB_INVALID, __ATOMIC_RELAXED);
+        drop_writes_run(t->ve[u], t->vpage[u], VTLB_SIZE, phys_page);
 }
 
 void lin_locked_target(struct cpu *cpu, uint64_t lin, unsigned size, struct locked_target *t)

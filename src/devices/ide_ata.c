@@ -199,7 +199,8 @@ static void flush_done(struct ide_dev *d, int status)
 
 /* PIO data-in ends without an interrupt (ATA-6 9.5); everything else
  * interrupts. With the write cache off a write is on the medium before it
- * completes. */
+ * completes: one FLUSH for the command here, so its DRQ blocks are not
+ * marked write_through (blockdev.h), which would flush each. */
 void ide_ata_xfer_end(struct ide_dev *d)
 {
     if (d->x.to_device && !d->write_cache) {

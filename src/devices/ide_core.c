@@ -203,9 +203,6 @@ void ide_submit(struct ide_dev *d, enum blk_op op, uint64_t offset, uint32_t len
     d->req.iov = &d->iov;
     d->req.iovcnt = op == BLK_FLUSH ? 0 : 1;
     d->req.len = 0;
-    /* With its write cache off a drive flushes once at the end of a write
-     * command (ide_ata_xfer_end), not after each of its DRQ blocks. */
-    d->req.write_through = false;
     d->io_done = done;
     d->inflight = true;
     d->status = (uint8_t)((d->status & ~ATA_ST_DRQ) | ATA_ST_BSY);

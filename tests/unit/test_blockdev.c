@@ -107,6 +107,24 @@ static int setup(void **st)
     return 0;
 }
 
+/* The drive on the image, its I/O thread started. */
+static struct blockdev *open_drive(void)
+{
+    struct blockdev *bd = blockdev_open(path, BLK_MEDIA_DISK, false);
+    assert_non_null(bd);
+    assert_int_equal(blockdev_attach(bd, &vm_lock), 0);
+    return bd;
+}
+
+/* Submits as a device does (platform lock held) and waits for done(). */
+static void submit_as_device(struct blockdev *bd, struct req *q)
+{
+    pthread_mutex_lock(&vm_lock);
+    blockdev_submit(bd, &q->r);
+    pthread_mutex_unlock(&vm_lock);
+    wait_done(q);
+}
+
 static int teardown(void **st)
 {
     (void)st;
@@ -117,9 +135,7 @@ static int teardown(void **st)
 static void test_small_completes_at_once(void **st)
 {
     (void)st;
-    struct blockdev *bd = blockdev_open(path, BLK_MEDIA_DISK, false);
-    assert_non_null(bd);
-    assert_int_equal(blockdev_attach(bd, &vm_lock), 0);
+    struct blockdev *bd = open_drive();
     static uint8_t buf[SMALL], want[SMALL];
     int fd = open(path, O_RDWR);
     assert_int_equal(pread(fd, want, SMALL, 3 * SMALL), (ssize_t)SMALL);
@@ -141,10 +157,7 @@ static void test_small_completes_at_once(void **st)
     memset(buf, 0x5a, SMALL);
     prep(&q, BLK_WRITE, 5 * SMALL, buf, SMALL);
     q.r.write_through = true;
-    pthread_mutex_lock(&vm_lock);
-    blockdev_submit(bd, &q.r);
-    pthread_mutex_unlock(&vm_lock);
-    wait_done(&q);
+    submit_as_device(bd, &q);
     assert_int_equal(q.status, 0);
     assert_true(q.lock_held);
     assert_int_equal(pread(fd, want, SMALL, 5 * SMALL), (ssize_t)SMALL);
@@ -163,9 +176,7 @@ static void test_small_completes_at_once(void **st)
 static void test_queued_go_through_the_thread(void **st)
 {
     (void)st;
-    struct blockdev *bd = blockdev_open(path, BLK_MEDIA_DISK, false);
-    assert_non_null(bd);
-    assert_int_equal(blockdev_attach(bd, &vm_lock), 0);
+    struct blockdev *bd = open_drive();
     static uint8_t big[LARGE], small[SMALL], want[LARGE];
     int fd = open(path, O_RDONLY);
     assert_int_equal(pread(fd, want, LARGE, MiB), (ssize_t)LARGE);
@@ -227,9 +238,7 @@ static void flush_now(struct blockdev *bd, struct req *q)
 static void test_write_behind(void **st)
 {
     (void)st;
-    struct blockdev *bd = blockdev_open(path, BLK_MEDIA_DISK, false);
-    assert_non_null(bd);
-    assert_int_equal(blockdev_attach(bd, &vm_lock), 0);
+    struct blockdev *bd = open_drive();
     static uint8_t w1[SMALL], w2[SMALL], r[SMALL], file[SMALL];
     memset(w1, 0xa1, SMALL);
     memset(w2, 0xb2, SMALL);
@@ -264,10 +273,7 @@ static void test_write_behind(void **st)
     signal(SIGXFSZ, SIG_IGN);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
     prep(&a, BLK_WRITE, 6 * MiB, w2, SMALL);
-    pthread_mutex_lock(&vm_lock);
-    blockdev_submit(bd, &a.r);
-    pthread_mutex_unlock(&vm_lock);
-    wait_done(&a);
+    submit_as_device(bd, &a);
     assert_int_equal(a.status, 0);
     flush_now(bd, &f);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
@@ -286,9 +292,7 @@ static void test_write_behind(void **st)
 static void test_write_through_flushes(void **st)
 {
     (void)st;
-    struct blockdev *bd = blockdev_open(path, BLK_MEDIA_DISK, false);
-    assert_non_null(bd);
-    assert_int_equal(blockdev_attach(bd, &vm_lock), 0);
+    struct blockdev *bd = open_drive();
     static uint8_t w[SMALL], file[SMALL];
     memset(w, 0xc3, SMALL);
     struct req q;
@@ -308,10 +312,7 @@ static void test_write_through_flushes(void **st)
 
     before = atomic_load(&syncs);
     prep(&q, BLK_WRITE, 12 * SMALL, w, SMALL);
-    pthread_mutex_lock(&vm_lock);
-    blockdev_submit(bd, &q.r);
-    pthread_mutex_unlock(&vm_lock);
-    wait_done(&q);
+    submit_as_device(bd, &q);
     blockdev_drain(bd);
     assert_int_equal(q.status, 0);
     assert_int_equal(atomic_load(&syncs), before);

@@ -81,6 +81,7 @@ struct insn {
     uint8_t last;      /* last instruction of its block */
     uint8_t idx;       /* position in its block */
     uint8_t loop_to;   /* taken branch back to record loop_to - 1 of its block, 0 none */
+    uint8_t nops;      /* NOPs of its block before it that have no record (exec.c) */
 };
 
 /* The address of record `in` of the running block (cpu->blk_rip is where

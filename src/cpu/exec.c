@@ -246,6 +246,58 @@ static void premark_next_page(struct cpu *cpu, uint64_t lin)
         smp_mark_code_page(cpu, p2 & PAGE_MASK);
 }
 
+/* Decodes the instruction at ip into out for a block that has records
+ * already. A fault there must leave no trace (CR2 included): it faults for
+ * real only if execution reaches it; false then. */
+static bool decode_later(struct cpu *cpu, uint64_t ip, struct insn *out)
+{
+    jmp_buf jb, *outer = cpu->jmp;
+    uint64_t cr2 = cpu->s.cr2;
+    cpu->jmp = &jb;
+    if (setjmp(jb)) {
+        cpu->jmp = outer;
+        cpu->s.cr2 = cr2;
+        return false;
+    }
+    premark_next_page(cpu, cpu->s.seg[S_CS].base + ip);
+    cpu_decode(cpu, ip, out);
+    cpu->jmp = outer;
+    return true;
+}
+
+/* Multi-byte NOPs (0F 1F) get no record in 64-bit code: the record after
+ * one runs next and counts it (insn->nops). Every kernel function starts
+ * with one (its ftrace site), and static keys are NOPs too. Only within the
+ * block's page, at most UINT8_MAX in a block. (Elsewhere the CS limit check
+ * sums the records' lengths.) */
+static bool is_nop_without_record(const struct cpu *cpu, const struct insn *in, unsigned nops, uint64_t start_lin,
+                                  uint64_t lin_page)
+{
+    return in->op == (OP0F | 0x1f) && cpu_is64(cpu) && nops < UINT8_MAX && (start_lin & PAGE_MASK) == lin_page &&
+           ((start_lin + in->len - 1) & PAGE_MASK) == lin_page;
+}
+
+/* A block that starts with such a NOP (a CALL's target) starts its records
+ * at the instruction after it, if the block may go on to that one (as below
+ * in build_block) and it decodes: at most one NOP, so that a block run as
+ * one instruction (cpu_run, under TF or an interrupt shadow) can run the
+ * NOP alone. */
+static bool skip_leading_nop(struct cpu *cpu, struct block *b, uint64_t *ip, uint64_t ip_mask, uint64_t lin_page)
+{
+    uint64_t next = (*ip + b->insns[0].len) & ip_mask;
+    uint64_t next_lin = cpu->s.seg[S_CS].base + next;
+    if (!is_nop_without_record(cpu, &b->insns[0], 0, cpu->s.seg[S_CS].base + *ip, lin_page) ||
+        cpu->single_step || (cpu->s.rflags & FL_TF) || (next_lin & PAGE_MASK) != lin_page ||
+        (cpu->n_breakpoints && is_breakpoint(cpu, next_lin)) || (cpu->dr_exec && dr_exec_hit(cpu, next_lin)))
+        return false;
+    struct insn after;
+    if (!decode_later(cpu, next, &after))
+        return false;
+    b->insns[0] = after;
+    *ip = next;
+    return true;
+}
+
 /* Decodes a new block at CS:rip, whose first byte is at `phys`. */
 static struct block *build_block(struct cpu *cpu, uint64_t phys)
 {
@@ -276,13 +328,21 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
     uint64_t rips[BLOCK_MAX_INSNS];
     premark_next_page(cpu, cpu->s.seg[S_CS].base + ip);
     cpu_decode(cpu, ip, &b->insns[0]);
+    const uint64_t entry = ip;
+    unsigned nops = skip_leading_nop(cpu, b, &ip, ip_mask, lin_page) ? 1 : 0;
     for (;;) {
         struct insn *in = &b->insns[b->n];
         uint64_t start_lin = cpu->s.seg[S_CS].base + ip;
         uint64_t end_lin = start_lin + in->len - 1;
+        if (b->n > 0 && is_nop_without_record(cpu, in, nops, start_lin, lin_page)) {
+            nops++;
+            ip = (ip + in->len) & ip_mask;
+            goto next;
+        }
         rips[b->n] = ip;
         in->idx = (uint8_t)b->n;
         in->loop_to = 0;
+        in->nops = (uint8_t)nops;
         b->n++;
         if ((end_lin & PAGE_MASK) != (start_lin & PAGE_MASK) || (start_lin & PAGE_MASK) != lin_page) {
             /* The instruction spills onto the next page. */
@@ -312,34 +372,28 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
                 ip = target;
             }
         }
-        if (in->last || b->n == BLOCK_MAX_INSNS || cpu->single_step ||
+        if (in->last) {
+            break;
+        }
+    next:
+        if (b->n == BLOCK_MAX_INSNS || cpu->single_step ||
             (cpu->s.rflags & FL_TF) || (((cpu->s.seg[S_CS].base + ip) & PAGE_MASK) != lin_page) ||
             (cpu->n_breakpoints && is_breakpoint(cpu, cpu->s.seg[S_CS].base + ip)) ||
             (cpu->dr_exec && dr_exec_hit(cpu, cpu->s.seg[S_CS].base + ip))) {
-            in->last = 1;
+            b->insns[b->n - 1].last = 1;
             break;
         }
-        /* A fault here must leave no trace (CR2 included): the
-         * instruction faults for real only if execution reaches it. */
-        jmp_buf jb, *outer = cpu->jmp;
-        uint64_t cr2 = cpu->s.cr2;
-        cpu->jmp = &jb;
-        if (setjmp(jb)) {
-            cpu->jmp = outer;
-            cpu->s.cr2 = cr2;
-            in->last = 1;
+        if (!decode_later(cpu, ip, &b->insns[b->n])) {
+            b->insns[b->n - 1].last = 1;
             break;
         }
-        premark_next_page(cpu, cpu->s.seg[S_CS].base + ip);
-        cpu_decode(cpu, ip, &b->insns[b->n]);
-        cpu->jmp = outer;
     }
     b->span = 0;
     for (uint32_t i = 0; i < b->n; i++) {
         struct insn *in = &b->insns[i];
         /* (a block lies within a page, so this fits; 16-bit code wraps
          * through ip_mask) */
-        in->off = (int16_t)(rips[i] - rips[0]);
+        in->off = (int16_t)(rips[i] - entry);
         b->span += in->len;
         /* A taken Jcc into the block runs on there (fast_end). */
         if (is_jcc(cpu, in)) {
@@ -349,7 +403,7 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
         }
     }
     b->span--;
-    set_fall_out(&b->insns[b->n], b->n, rips[b->n - 1] + fall_out_after(&b->insns[b->n - 1]) - rips[0]);
+    set_fall_out(&b->insns[b->n], b->n, rips[b->n - 1] + fall_out_after(&b->insns[b->n - 1]) - entry);
     bc->used += sizeof(struct block) + (b->n + 1) * sizeof(struct insn);
     bc->used = (bc->used + 15) & ~(size_t)15;
 
@@ -715,11 +769,16 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         if (unlikely(tf || shadow)) {
             /* One instruction, and no in-block loop: its record alone,
              * since records chain to the next one of their block. */
-            struct insn one[2];
-            one[0] = b->insns[0];
-            set_fall_out(&one[1], 1, fall_out_after(&one[0]));
             cpu->run_limit = 0;
-            one[0].step(cpu, &one[0]);
+            if (b->insns[0].nops) {
+                /* The NOP the block starts with (skip_leading_nop). */
+                cpu->s.rip = (cpu->blk_rip + (uint64_t)(int64_t)b->insns[0].off) & cpu->ip_mask;
+            } else {
+                struct insn one[2];
+                one[0] = b->insns[0];
+                set_fall_out(&one[1], 1, fall_out_after(&one[0]));
+                one[0].step(cpu, &one[0]);
+            }
             cpu->insn_count++;
         } else {
             const struct insn *in = b->insns;
@@ -727,7 +786,8 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
                 in = in->step(cpu, in);
             while (in);
             /* (A fault unwinds past this: counts are for statistics and budgets.) */
-            cpu->insn_count += (uint64_t)((const struct insn *)cpu->blk_last - b->insns) + 1;
+            const struct insn *last = cpu->blk_last;
+            cpu->insn_count += (uint64_t)(last - b->insns) + last->nops + 1;
         }
         /* Debug traps after the instruction: single step (SDM Vol. 3A
          * 17.3.1.4; MOV SS / POP SS delay it by one instruction, 6.8.3) and

@@ -38,15 +38,17 @@ FAST_INLINE const struct insn *fast_next(struct cpu *cpu, const struct insn *nex
  * the block and come back, unless cpu->run_limit says the checks between
  * blocks are due (it is 0 when anything is pending). The block's exit
  * counts from its start: a jump from record j to k counts j + 1 - k now
- * (records it skips forward count negatively, since the exit counts them). */
+ * (records it skips forward count negatively, since the exit counts them),
+ * and the NOPs without a record between them. */
 FAST_INLINE const struct insn *fast_jumped(struct cpu *cpu, const struct insn *in)
 {
     if (in->loop_to) {
-        uint64_t n = cpu->insn_count + (uint64_t)((int64_t)in->idx + 2 - in->loop_to);
+        const struct insn *to = in - in->idx + (in->loop_to - 1);
+        uint64_t n = cpu->insn_count + (uint64_t)((int64_t)in->idx + in->nops + 1 - to->idx - to->nops);
         if (n < cpu->run_limit) {
             cpu->insn_count = n;
             cpu->block_end = false;
-            return fast_next(cpu, in - in->idx + (in->loop_to - 1));
+            return fast_next(cpu, to);
         }
     }
     return insn_leave(cpu, in);

@@ -196,13 +196,100 @@ static void test_shadow_superblock_jmp(void **state)
     th_destroy(&t);
 }
 
+/* Multi-byte NOPs inside a block have no record of their own (exec.c):
+ * they still count, an in-block loop across them counts them, a jump to
+ * one runs from there, and a fault after them reports its own RIP. */
+static void test_nops(void **state)
+{
+    (void)state;
+    static const uint8_t loop[] = {
+        0xb9, 0xe8, 0x03, 0x00, 0x00,              /* mov ecx, 1000 */
+        0x0f, 0x1f, 0x00,                          /* L: nop dword [rax] */
+        0xff, 0xc9,                                /* dec ecx */
+        0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00,        /* nop word [rax + rax] */
+        0x75, 0xf3,                                /* jnz L */
+        0x0f, 0x1f, 0x40, 0x00,                    /* nop dword [rax + 0] */
+        0xf4,                                      /* hlt */
+    };
+    struct th t;
+    enum cpu_exit why;
+    for (int loops = 0; loops < 2; loops++) {
+        uint64_t n = run64(&t, loop, sizeof(loop), loops, TH_BUDGET, &why);
+        assert_int_equal(why, CPU_EXIT_HALT);
+        assert_int_equal(th_reg(&t, R_CX), 0);
+        assert_int_equal(n, 1 + 4 * 1000 + 2);
+        assert_int_equal(t.cpu.s.rip, TH_CODE + sizeof(loop));
+        th_destroy(&t);
+    }
+    /* The loop again, back to the DEC this time (a record after a NOP). */
+    static const uint8_t loop2[] = {
+        0xb9, 0x64, 0x00, 0x00, 0x00,              /* mov ecx, 100 */
+        0x0f, 0x1f, 0x00,                          /* nop dword [rax] */
+        0xff, 0xc9,                                /* L: dec ecx */
+        0x0f, 0x1f, 0x00,                          /* nop dword [rax] */
+        0x0f, 0x1f, 0x00,                          /* nop dword [rax] */
+        0x75, 0xf6,                                /* jnz L */
+        0xf4,                                      /* hlt */
+    };
+    uint64_t n = run64(&t, loop2, sizeof(loop2), true, TH_BUDGET, &why);
+    assert_int_equal(why, CPU_EXIT_HALT);
+    assert_int_equal(n, 2 + 4 * 100 + 1);
+    th_destroy(&t);
+    /* A budget that ends inside: the count still matches the registers. */
+    n = run64(&t, loop2, sizeof(loop2), true, 203, &why);
+    assert_int_equal(why, CPU_EXIT_BUDGET);
+    uint64_t k = 100 - (th_reg(&t, R_CX) & 0xffffffff);
+    assert_int_equal(n, 2 + 4 * k);
+    th_destroy(&t);
+    /* A function that starts with a NOP (its block's records start after
+     * it), called twice. */
+    static const uint8_t call[] = {
+        0x31, 0xc0,                                /* xor eax, eax */
+        0xe8, 0x06, 0x00, 0x00, 0x00,              /* call f */
+        0xe8, 0x01, 0x00, 0x00, 0x00,              /* call f */
+        0xf4,                                      /* hlt */
+        0x0f, 0x1f, 0x44, 0x00, 0x00,              /* f: nop dword [rax + rax] */
+        0xff, 0xc0,                                /* inc eax */
+        0xc3,                                      /* ret */
+    };
+    n = run64(&t, call, sizeof(call), true, TH_BUDGET, &why);
+    assert_int_equal(why, CPU_EXIT_HALT);
+    assert_int_equal(th_reg(&t, R_AX), 2);
+    assert_int_equal(n, 1 + 2 * 4 + 1);
+    th_destroy(&t);
+    /* After STI one instruction runs alone: the NOP a block starts with. */
+    static const uint8_t shadow[] = {
+        0xfb,                                      /* sti (ends its block) */
+        0x0f, 0x1f, 0x00,                          /* nop dword [rax] */
+        0xbb, 0x07, 0x00, 0x00, 0x00,              /* mov ebx, 7 */
+        0xf4,                                      /* hlt */
+    };
+    n = run64(&t, shadow, sizeof(shadow), true, TH_BUDGET, &why);
+    assert_int_equal(why, CPU_EXIT_HALT);
+    assert_int_equal(th_reg(&t, R_BX), 7);
+    assert_int_equal(n, 4);
+    assert_int_equal(t.cpu.s.rip, TH_CODE + sizeof(shadow));
+    th_destroy(&t);
+    /* #GP after two NOPs: RIP is the faulting instruction's. */
+    static const uint8_t fault[] = {
+        0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0x80,     /* mov rax, 0x8000000000000000 */
+        0x0f, 0x1f, 0x00,                          /* nop dword [rax] */
+        0x0f, 0x1f, 0x00,                          /* nop dword [rax] */
+        0x48, 0x8b, 0x00,                          /* mov rax, [rax]: non-canonical */
+    };
+    run64(&t, fault, sizeof(fault), true, 1000, NULL);
+    assert_int_equal(th_vector(&t), EXC_GP);
+    assert_int_equal(th_peek(&t, th_reg(&t, R_SP) + 8, 8), TH_CODE + 16);
+    th_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loop_count),       cmocka_unit_test(test_loop_budget),
         cmocka_unit_test(test_forward_and_jmp),  cmocka_unit_test(test_loop_smc),
         cmocka_unit_test(test_ret_noncanonical), cmocka_unit_test(test_loop_request),
-        cmocka_unit_test(test_shadow_superblock_jmp),
+        cmocka_unit_test(test_shadow_superblock_jmp), cmocka_unit_test(test_nops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

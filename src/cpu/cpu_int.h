@@ -81,7 +81,8 @@ struct insn {
     uint8_t last;      /* last instruction of its block */
     uint8_t idx;       /* position in its block */
     uint8_t loop_to;   /* taken branch back to record loop_to - 1 of its block, 0 none */
-    uint8_t nops;      /* NOPs of its block before it that have no record (exec.c) */
+    uint8_t pos;       /* instructions its block runs before it from its entry: idx, plus
+                        * the NOPs without a record (exec.c); what the block's exit counts */
 };
 
 /* The address of record `in` of the running block (cpu->blk_rip is where

@@ -265,35 +265,39 @@ static bool decode_later(struct cpu *cpu, uint64_t ip, struct insn *out)
     return true;
 }
 
+/* Whether a block may take in the instruction at `lin` after the ones it
+ * has: not under single steps or TF (one instruction a block), not past its
+ * page, not onto a breakpoint (breakpoints start blocks). */
+static bool block_goes_on(struct cpu *cpu, uint64_t lin, uint64_t lin_page)
+{
+    return !cpu->single_step && !(cpu->s.rflags & FL_TF) && (lin & PAGE_MASK) == lin_page &&
+           !(cpu->n_breakpoints && is_breakpoint(cpu, lin)) && !(cpu->dr_exec && dr_exec_hit(cpu, lin));
+}
+
 /* Multi-byte NOPs (0F 1F) get no record in 64-bit code: the record after
- * one runs next and counts it (insn->nops). Every kernel function starts
+ * one runs next and counts it (insn->pos). Every kernel function starts
  * with one (its ftrace site), and static keys are NOPs too. Only within the
- * block's page, at most UINT8_MAX in a block. (Elsewhere the CS limit check
- * sums the records' lengths.) */
-static bool is_nop_without_record(const struct cpu *cpu, const struct insn *in, unsigned nops, uint64_t start_lin,
+ * block's page, and while insn->pos fits. (Elsewhere the CS limit check
+ * sums the records' lengths.) `pos`: the NOP's own position in the block. */
+static bool is_nop_without_record(const struct cpu *cpu, const struct insn *in, unsigned pos, uint64_t start_lin,
                                   uint64_t lin_page)
 {
-    return in->op == (OP0F | 0x1f) && cpu_is64(cpu) && nops < UINT8_MAX && (start_lin & PAGE_MASK) == lin_page &&
+    return in->op == (OP0F | 0x1f) && cpu_is64(cpu) && pos < UINT8_MAX && (start_lin & PAGE_MASK) == lin_page &&
            ((start_lin + in->len - 1) & PAGE_MASK) == lin_page;
 }
 
 /* A block that starts with such a NOP (a CALL's target) starts its records
- * at the instruction after it, if the block may go on to that one (as below
- * in build_block) and it decodes: at most one NOP, so that a block run as
- * one instruction (cpu_run, under TF or an interrupt shadow) can run the
- * NOP alone. */
-static bool skip_leading_nop(struct cpu *cpu, struct block *b, uint64_t *ip, uint64_t ip_mask, uint64_t lin_page)
+ * at the instruction after it, if the block may go on to that one and it
+ * decodes: at most one NOP, so that a block run as one instruction
+ * (cpu_run, under TF or an interrupt shadow) can run the NOP alone. */
+static bool skip_leading_nop(struct cpu *cpu, struct insn *first, uint64_t *ip, uint64_t ip_mask, uint64_t lin_page)
 {
-    uint64_t next = (*ip + b->insns[0].len) & ip_mask;
-    uint64_t next_lin = cpu->s.seg[S_CS].base + next;
-    if (!is_nop_without_record(cpu, &b->insns[0], 0, cpu->s.seg[S_CS].base + *ip, lin_page) ||
-        cpu->single_step || (cpu->s.rflags & FL_TF) || (next_lin & PAGE_MASK) != lin_page ||
-        (cpu->n_breakpoints && is_breakpoint(cpu, next_lin)) || (cpu->dr_exec && dr_exec_hit(cpu, next_lin)))
-        return false;
+    uint64_t next = (*ip + first->len) & ip_mask;
     struct insn after;
-    if (!decode_later(cpu, next, &after))
+    if (!is_nop_without_record(cpu, first, 0, cpu->s.seg[S_CS].base + *ip, lin_page) ||
+        !block_goes_on(cpu, cpu->s.seg[S_CS].base + next, lin_page) || !decode_later(cpu, next, &after))
         return false;
-    b->insns[0] = after;
+    *first = after;
     *ip = next;
     return true;
 }
@@ -329,20 +333,21 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
     premark_next_page(cpu, cpu->s.seg[S_CS].base + ip);
     cpu_decode(cpu, ip, &b->insns[0]);
     const uint64_t entry = ip;
-    unsigned nops = skip_leading_nop(cpu, b, &ip, ip_mask, lin_page) ? 1 : 0;
+    /* Instructions the block holds so far: its records and the NOPs without. */
+    unsigned pos = skip_leading_nop(cpu, &b->insns[0], &ip, ip_mask, lin_page) ? 1 : 0;
     for (;;) {
         struct insn *in = &b->insns[b->n];
         uint64_t start_lin = cpu->s.seg[S_CS].base + ip;
         uint64_t end_lin = start_lin + in->len - 1;
-        if (b->n > 0 && is_nop_without_record(cpu, in, nops, start_lin, lin_page)) {
-            nops++;
+        if (b->n > 0 && is_nop_without_record(cpu, in, pos, start_lin, lin_page)) {
+            pos++;
             ip = (ip + in->len) & ip_mask;
             goto next;
         }
         rips[b->n] = ip;
         in->idx = (uint8_t)b->n;
         in->loop_to = 0;
-        in->nops = (uint8_t)nops;
+        in->pos = (uint8_t)pos++;
         b->n++;
         if ((end_lin & PAGE_MASK) != (start_lin & PAGE_MASK) || (start_lin & PAGE_MASK) != lin_page) {
             /* The instruction spills onto the next page. */
@@ -372,14 +377,10 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
                 ip = target;
             }
         }
-        if (in->last) {
+        if (in->last)
             break;
-        }
     next:
-        if (b->n == BLOCK_MAX_INSNS || cpu->single_step ||
-            (cpu->s.rflags & FL_TF) || (((cpu->s.seg[S_CS].base + ip) & PAGE_MASK) != lin_page) ||
-            (cpu->n_breakpoints && is_breakpoint(cpu, cpu->s.seg[S_CS].base + ip)) ||
-            (cpu->dr_exec && dr_exec_hit(cpu, cpu->s.seg[S_CS].base + ip))) {
+        if (b->n == BLOCK_MAX_INSNS || !block_goes_on(cpu, cpu->s.seg[S_CS].base + ip, lin_page)) {
             b->insns[b->n - 1].last = 1;
             break;
         }
@@ -455,17 +456,22 @@ static struct block *within_limit(struct cpu *cpu, struct block *b)
  * L1 cache by then (a 4 KiB random read through AHCI runs some 18000 guest
  * instructions, 56 bytes of record each): asking early took 7%
  * off the vCPU time of that benchmark (docs/cpu.md). */
+static inline void prefetch_links(const struct block *b)
+{
+    /* succ, succ_lin and succ_epoch lie together: their two ends */
+    __builtin_prefetch(&b->succ[0]);
+    __builtin_prefetch(&b->succ_epoch[1]);
+}
+
 static inline void prefetch_successors(const struct block *b)
 {
-    __builtin_prefetch(&b->succ[0]);
-    __builtin_prefetch(&b->succ_epoch[0]);
+    prefetch_links(b);
     for (int i = 0; i < 2; i++) {
         const struct block *s = b->succ[i];
         if (s) {
             __builtin_prefetch(s->insns);
             __builtin_prefetch((const char *)s->insns + 64);
-            __builtin_prefetch(&s->succ[0]);
-            __builtin_prefetch(&s->succ_epoch[0]);
+            prefetch_links(s);
         }
     }
 }
@@ -770,7 +776,7 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
             /* One instruction, and no in-block loop: its record alone,
              * since records chain to the next one of their block. */
             cpu->run_limit = 0;
-            if (b->insns[0].nops) {
+            if (b->insns[0].pos) {
                 /* The NOP the block starts with (skip_leading_nop). */
                 cpu->s.rip = (cpu->blk_rip + (uint64_t)(int64_t)b->insns[0].off) & cpu->ip_mask;
             } else {
@@ -787,7 +793,7 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
             while (in);
             /* (A fault unwinds past this: counts are for statistics and budgets.) */
             const struct insn *last = cpu->blk_last;
-            cpu->insn_count += (uint64_t)(last - b->insns) + last->nops + 1;
+            cpu->insn_count += last->pos + 1u;
         }
         /* Debug traps after the instruction: single step (SDM Vol. 3A
          * 17.3.1.4; MOV SS / POP SS delay it by one instruction, 6.8.3) and

@@ -37,14 +37,14 @@ FAST_INLINE const struct insn *fast_next(struct cpu *cpu, const struct insn *nex
  * its own block (loop_to, set by exec.c) runs on there rather than leave
  * the block and come back, unless cpu->run_limit says the checks between
  * blocks are due (it is 0 when anything is pending). The block's exit
- * counts from its start: a jump from record j to k counts j + 1 - k now
- * (records it skips forward count negatively, since the exit counts them),
- * and the NOPs without a record between them. */
+ * counts from its start (insn->pos): a jump from record j to k counts
+ * pos(j) + 1 - pos(k) now (records it skips forward count negatively,
+ * since the exit counts them). */
 FAST_INLINE const struct insn *fast_jumped(struct cpu *cpu, const struct insn *in)
 {
     if (in->loop_to) {
         const struct insn *to = in - in->idx + (in->loop_to - 1);
-        uint64_t n = cpu->insn_count + (uint64_t)((int64_t)in->idx + in->nops + 1 - to->idx - to->nops);
+        uint64_t n = cpu->insn_count + (uint64_t)((int64_t)in->pos + 1 - to->pos);
         if (n < cpu->run_limit) {
             cpu->insn_count = n;
             cpu->block_end = false;

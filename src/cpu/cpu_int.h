@@ -83,6 +83,7 @@ struct insn {
     uint8_t loop_to;   /* taken branch back to record loop_to - 1 of its block, 0 none */
     uint8_t pos;       /* instructions its block runs before it from its entry: idx, plus
                         * the NOPs without a record (exec.c); what the block's exit counts */
+    uint8_t fused;     /* its step runs the Jcc of the next record too (fast_fused_jcc) */
 };
 
 /* The address of record `in` of the running block (cpu->blk_rip is where
@@ -184,6 +185,11 @@ void cpu_decode(struct cpu *cpu, uint64_t ip, struct insn *out);
 const struct insn *insn_step_generic(struct cpu *cpu, const struct insn *in);
 const char *cpu_insn_name(const struct insn *in);
 void cpu_decode_init(void);
+/* The step that runs a record of `flagger` (the quick register or base +
+ * displacement form of a CMP or TEST) and the Jcc with condition cc after
+ * it in one go (fast_alu.c), or NULL. exec.c fuses such pairs of 64-bit
+ * code; insn->fused marks them. */
+insn_step fast_fused_jcc(insn_step flagger, unsigned cc);
 
 /* CPUID family/model/stepping, also EDX after RESET (SDM Vol. 3A 9.1.4):
  * family 6, model 15, stepping 11 - a Core 2 class part, which matches the

@@ -302,6 +302,22 @@ static bool skip_leading_nop(struct cpu *cpu, struct insn *first, uint64_t *ip, 
     return true;
 }
 
+/* A CMP or TEST just before a Jcc of 64-bit code runs the Jcc too
+ * (fast_fused_jcc): one dispatch less, and the condition read off the
+ * comparison without the lazy flags' tests. Compilers put one before most
+ * Jccs. */
+static void fuse_with_jcc(struct insn *jcc)
+{
+    if (jcc->idx == 0)
+        return;
+    struct insn *flagger = jcc - 1;
+    insn_step f = fast_fused_jcc(flagger->step, jcc->op & 0xf);
+    if (f) {
+        flagger->step = f;
+        flagger->fused = 1;
+    }
+}
+
 /* Decodes a new block at CS:rip, whose first byte is at `phys`. */
 static struct block *build_block(struct cpu *cpu, uint64_t phys)
 {
@@ -401,6 +417,7 @@ static struct block *build_block(struct cpu *cpu, uint64_t phys)
             int k = record_at(rips, b->n, rips[i] + in->len + in->imm);
             if (k >= 0)
                 in->loop_to = (uint8_t)(k + 1);
+            fuse_with_jcc(in);
         }
     }
     b->span--;
@@ -782,6 +799,8 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
             } else {
                 struct insn one[2];
                 one[0] = b->insns[0];
+                if (one[0].fused)   /* its Jcc is not in `one` */
+                    one[0].step = insn_step_generic;
                 set_fall_out(&one[1], 1, fall_out_after(&one[0]));
                 one[0].step(cpu, &one[0]);
             }

@@ -80,6 +80,70 @@ ALU_FNS(xor, A_XOR)
 ALU_FNS(cmp, A_CMP)
 ALU_FNS_NO_RRM(test, A_TEST)
 
+/* A CMP or TEST and the Jcc of the next record as one record (exec.c
+ * fuses them): the comparison sets the lazy flags as alone, the condition
+ * is read off them at once (folded for the pairs lf_cond_quick knows), and
+ * the branch is the Jcc record's, whose own step stays for jumps to it. A
+ * quick memory form that declines goes on in the flagger's slow handler,
+ * which runs the Jcc record next as unfused. Faults: the comparison's own
+ * (at its record), the Jcc's #GP on a non-canonical target (at the Jcc). */
+FAST_INLINE const struct insn *cmp_jcc(struct cpu *cpu, const struct insn *in, insn_step slow, unsigned op,
+                                       unsigned shape, unsigned size, unsigned mem, unsigned cc)
+{
+    if (!alu_do(cpu, in, op, shape, size, mem))
+        return slow(cpu, in);
+    bool take;
+    fast_cond(cpu, cc, FAST_R, &take);
+    const struct insn *j = in + 1;
+    if (!take)
+        return fast_next(cpu, in + 2);
+    return fast_taken64(cpu, j, fast_rip64(cpu, j) + j->len + j->imm);
+}
+/* The conditions fused: all but O, NO, P, NP (cc 0, 1, 10, 11), which
+ * compilers seldom test after a comparison. */
+#define CMP_JCC_CC(cc, name, slow, op, shape, size, mem)                                    \
+    FAST_HANDLER(name##_j##cc) { return cmp_jcc(cpu, in, slow, op, shape, size, mem, cc); }
+#define CMP_JCC_EACH_CC(M, ...)                                                             \
+    M(2, __VA_ARGS__) M(3, __VA_ARGS__) M(4, __VA_ARGS__) M(5, __VA_ARGS__)                 \
+    M(6, __VA_ARGS__) M(7, __VA_ARGS__) M(8, __VA_ARGS__) M(9, __VA_ARGS__)                 \
+    M(12, __VA_ARGS__) M(13, __VA_ARGS__) M(14, __VA_ARGS__) M(15, __VA_ARGS__)
+#define CMP_JCC_STEPS(name)                                                                 \
+    {NULL, NULL, name##_j2, name##_j3, name##_j4, name##_j5, name##_j6, name##_j7,            \
+     name##_j8, name##_j9, NULL, NULL, name##_j12, name##_j13, name##_j14, name##_j15}
+/* For the quick handler h (slow form: slow): its fused steps by cc. */
+#define CMP_JCC(h, slow, op, shape, size, mem)                                              \
+    CMP_JCC_EACH_CC(CMP_JCC_CC, h, slow, op, shape, size, mem)                              \
+    static const insn_step h##_j[16] = CMP_JCC_STEPS(h);
+/* stem<size>_r (register) and stem<size>_b (base + displacement) */
+#define CMP_JCC_RB(stem, op, shape, size)                                                   \
+    CMP_JCC(stem##size##_r, stem##size##_rs, op, shape, size, FAST_RQ)                      \
+    CMP_JCC(stem##size##_b, stem##size##_m, op, shape, size, FAST_M64B)
+#define CMP_JCC_RB148(stem, op, shape)                                                      \
+    CMP_JCC_RB(stem, op, shape, 1) CMP_JCC_RB(stem, op, shape, 4) CMP_JCC_RB(stem, op, shape, 8)
+CMP_JCC_RB148(cmp_rmr, A_CMP, S_RM_R)
+CMP_JCC_RB148(cmp_rrm, A_CMP, S_R_RM)
+CMP_JCC_RB148(cmp_rmi, A_CMP, S_RM_I)
+CMP_JCC_RB148(test_rmr, A_TEST, S_RM_R)
+CMP_JCC_RB148(test_rmi, A_TEST, S_RM_I)
+
+#define FUSABLE_RB(stem, size) {stem##size##_r, stem##size##_r_j}, {stem##size##_b, stem##size##_b_j}
+#define FUSABLE_RB148(stem) FUSABLE_RB(stem, 1), FUSABLE_RB(stem, 4), FUSABLE_RB(stem, 8)
+static const struct {
+    insn_step flagger;
+    const insn_step *fused;
+} fusable[] = {
+    FUSABLE_RB148(cmp_rmr), FUSABLE_RB148(cmp_rrm), FUSABLE_RB148(cmp_rmi),
+    FUSABLE_RB148(test_rmr), FUSABLE_RB148(test_rmi),
+};
+
+insn_step fast_fused_jcc(insn_step flagger, unsigned cc)
+{
+    for (size_t i = 0; i < sizeof fusable / sizeof fusable[0]; i++)
+        if (fusable[i].flagger == flagger)
+            return fusable[i].fused[cc & 15];
+    return NULL;
+}
+
 /* INC/DEC r/m keep CF: it rides along in lf.src (lf_inc_dec). */
 FAST_INLINE bool incdec_do(struct cpu *cpu, const struct insn *in, bool inc, unsigned size, unsigned mem)
 {

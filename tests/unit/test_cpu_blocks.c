@@ -3,7 +3,8 @@
  * the block. Counts, budgets, self-modifying code, faults and requests from
  * other threads must be exactly as if every branch left its block. The
  * oracle for counts is the same code run with a breakpoint armed elsewhere,
- * which turns the in-block loops off. */
+ * which turns the in-block loops off. A CMP or TEST fused with its Jcc
+ * must branch and leave the flags as the host CPU does. */
 #include <pthread.h>
 #include <time.h>
 
@@ -283,6 +284,202 @@ static void test_nops(void **state)
     th_destroy(&t);
 }
 
+/* --- CMP/TEST fused with the Jcc after it (exec.c fuse_with_jcc) -------- */
+
+/* The flags the host computes for x - y (cmp) or x & y (test) at size. */
+static uint64_t host_flags(bool test, unsigned size, uint64_t x, uint64_t y)
+{
+    uint64_t f;
+#define HOST_FLAGS(insn, sfx, type)                                                         \
+    __asm__(insn sfx " %2, %1\n\tpushfq\n\tpopq %0" : "=r"(f) : "r"((type)x), "r"((type)y) : "cc")
+    switch (size * 2 + test) {
+    case 2: HOST_FLAGS("cmp", "b", uint8_t); break;
+    case 3: HOST_FLAGS("test", "b", uint8_t); break;
+    case 8: HOST_FLAGS("cmp", "l", uint32_t); break;
+    case 9: HOST_FLAGS("test", "l", uint32_t); break;
+    case 16: HOST_FLAGS("cmp", "q", uint64_t); break;
+    default: HOST_FLAGS("test", "q", uint64_t); break;
+    }
+#undef HOST_FLAGS
+    return f;
+}
+
+/* Jcc condition cc on flags f (SDM Vol. 2 Jcc, table B-1). */
+static bool cond_of(unsigned cc, uint64_t f)
+{
+    bool cf = f & 1, pf = f & 4, zf = f & 0x40, sf = f & 0x80, of = f & 0x800, r;
+    switch (cc >> 1) {
+    case 0: r = of; break;
+    case 1: r = cf; break;
+    case 2: r = zf; break;
+    case 3: r = cf || zf; break;
+    case 4: r = sf; break;
+    case 5: r = pf; break;
+    case 6: r = sf != of; break;
+    default: r = zf || sf != of; break;
+    }
+    return (cc & 1) ? !r : r;
+}
+
+/* One flag-setting form: its bytes (rax holds x, rbx y, [rsi] x), what it
+ * computes, and whether its second operand is y's low byte as an imm8. */
+struct flagger {
+    const char *name;
+    uint8_t code[4];
+    unsigned len;
+    bool test, imm8, swap;   /* swap: y - x */
+    unsigned size;
+};
+static const struct flagger flaggers[] = {
+    {"cmp rax, rbx", {0x48, 0x39, 0xd8}, 3, false, false, false, 8},
+    {"cmp eax, ebx", {0x39, 0xd8}, 2, false, false, false, 4},
+    {"cmp al, bl", {0x38, 0xd8}, 2, false, false, false, 1},
+    {"cmp rbx, rax (3B)", {0x48, 0x3b, 0xd8}, 3, false, false, true, 8},
+    {"cmp rax, imm8", {0x48, 0x83, 0xf8}, 3, false, true, false, 8},
+    {"cmp dword [rsi], ebx", {0x39, 0x1e}, 2, false, false, false, 4},
+    {"cmp rbx, [rsi]", {0x48, 0x3b, 0x1e}, 3, false, false, true, 8},
+    {"cmp byte [rsi], imm8", {0x80, 0x3e}, 2, false, true, false, 1},
+    {"test rax, rbx", {0x48, 0x85, 0xd8}, 3, true, false, false, 8},
+    {"test eax, ebx", {0x85, 0xd8}, 2, true, false, false, 4},
+    {"test byte [rsi], imm8", {0xf6, 0x06}, 2, true, true, false, 1},
+    {"test [rsi], rbx", {0x48, 0x85, 0x1e}, 3, true, false, false, 8},
+};
+
+#define CC_STRIDE 16   /* result bytes per condition: taken, flags */
+
+/* For each of the 16 conditions: xor edx, edx; the flagger; Jcc over
+ * "mov dl, 1"; pushfq; pop r8; store dl and r8 at rdi; rdi += 16. The
+ * flagger and the Jcc are neighbours in one block: the fused record. */
+static size_t emit_cases(uint8_t *c, const struct flagger *fl, uint64_t y)
+{
+    size_t n = 0;
+    for (unsigned cc = 0; cc < 16; cc++) {
+        static const uint8_t xor_edx[] = {0x31, 0xd2};
+        static const uint8_t tail[] = {
+            0xb2, 0x01,                    /* mov dl, 1 (not taken) */
+            0x9c, 0x41, 0x58,              /* pushfq; pop r8 */
+            0x88, 0x17,                    /* mov [rdi], dl */
+            0x4c, 0x89, 0x47, 0x08,        /* mov [rdi+8], r8 */
+            0x48, 0x83, 0xc7, CC_STRIDE,   /* add rdi, 16 */
+        };
+        memcpy(c + n, xor_edx, sizeof xor_edx);
+        n += sizeof xor_edx;
+        memcpy(c + n, fl->code, fl->len);
+        n += fl->len;
+        if (fl->imm8)
+            c[n++] = (uint8_t)y;
+        c[n++] = (uint8_t)(0x70 + cc);
+        c[n++] = 2;
+        memcpy(c + n, tail, sizeof tail);
+        n += sizeof tail;
+    }
+    c[n++] = 0xf4;   /* hlt */
+    return n;
+}
+
+/* Every condition after every fused form, on values around the signed and
+ * unsigned boundaries, against the host: the branch taken or not, and the
+ * flags left behind (AF aside after TEST, where it is undefined). */
+static void test_cmp_jcc(void **state)
+{
+    (void)state;
+    static const uint64_t vals[] = {0, 1, 2, 0x7f, 0x80, 0xff, 0x7fffffff, 0x80000000u, 0xffffffffu,
+                                    0x8000000000000000ull, 0x7fffffffffffffffull, ~0ull, 0x123456789abcdef0ull};
+    const unsigned nv = sizeof vals / sizeof vals[0];
+    static uint8_t code[16 * 40 + 1];
+    for (size_t k = 0; k < sizeof flaggers / sizeof flaggers[0]; k++) {
+        const struct flagger *fl = &flaggers[k];
+        for (unsigned i = 0; i < nv; i++) {
+            for (unsigned j = 0; j < nv; j++) {
+                uint64_t x = vals[i], y = vals[(i * 7 + j * 3) % nv] ^ (j & 1);
+                if (fl->imm8)
+                    y = (uint64_t)(int64_t)(int8_t)y;
+                struct th t;
+                th_init(&t, TH_LM64);
+                size_t n = emit_cases(code, fl, y);
+                th_poke(&t, TH_CODE, code, n);
+                th_poke(&t, TH_DATA, &x, 8);
+                cpu_flush_all(&t.cpu);
+                t.cpu.s.regs[R_AX] = x;
+                t.cpu.s.regs[R_BX] = y;
+                t.cpu.s.regs[R_SI] = TH_DATA;
+                t.cpu.s.regs[R_DI] = TH_DATA + 0x100;
+                assert_int_equal(cpu_run(&t.cpu, TH_BUDGET), CPU_EXIT_HALT);
+                uint64_t want = fl->swap ? host_flags(fl->test, fl->size, y, x) : host_flags(fl->test, fl->size, x, y);
+                uint64_t mask = 0x8d5 & ~(fl->test ? 0x10ull : 0);   /* OF SF ZF AF PF CF */
+                for (unsigned cc = 0; cc < 16; cc++) {
+                    uint64_t at = TH_DATA + 0x100 + cc * CC_STRIDE;
+                    bool taken = th_peek(&t, at, 1) == 0;
+                    uint64_t got = th_peek(&t, at + 8, 8);
+                    if (taken != cond_of(cc, want) || (got & mask) != (want & mask))
+                        fail_msg("%s, x=%#llx y=%#llx, j%x: taken %d flags %#llx, host %d %#llx", fl->name,
+                                 (unsigned long long)x, (unsigned long long)y, cc, taken,
+                                 (unsigned long long)got, cond_of(cc, want), (unsigned long long)want);
+                }
+                th_destroy(&t);
+            }
+        }
+    }
+}
+
+/* An in-block loop closed by a fused CMP/JNE counts as unfused. */
+static void test_cmp_jcc_loop(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = {
+        0x31, 0xc9,                          /* xor ecx, ecx */
+        0xff, 0xc1,                          /* L: inc ecx */
+        0x81, 0xf9, 0xe8, 0x03, 0x00, 0x00,  /* cmp ecx, 1000 */
+        0x75, 0xf6,                          /* jne L */
+        0xf4,                                /* hlt */
+    };
+    struct th t;
+    enum cpu_exit why;
+    uint64_t plain = run64(&t, code, sizeof(code), false, TH_BUDGET, &why);
+    assert_int_equal(why, CPU_EXIT_HALT);
+    th_destroy(&t);
+    uint64_t looped = run64(&t, code, sizeof(code), true, TH_BUDGET, &why);
+    assert_int_equal(why, CPU_EXIT_HALT);
+    assert_int_equal(th_reg(&t, R_CX), 1000);
+    assert_int_equal(looped, plain);
+    assert_int_equal(looped, 1 + 3 * 1000 + 1);
+    th_destroy(&t);
+}
+
+/* A block entered in an STI shadow runs one instruction (cpu_run): a fused
+ * CMP runs alone, its Jcc after it, not taken and then taken. */
+static void test_cmp_jcc_shadow(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = {
+        0xb8, 0x01, 0x00, 0x00, 0x00,  /* mov eax, 1 */
+        0xbb, 0x02, 0x00, 0x00, 0x00,  /* mov ebx, 2 */
+        0x31, 0xd2,                    /* xor edx, edx */
+        0x31, 0xc9,                    /* xor ecx, ecx */
+        0xfb,                          /* sti (IF was 0: a shadow; ends its block) */
+        0x39, 0xd8,                    /* cmp eax, ebx */
+        0x74, 0x02,                    /* je +2: not taken */
+        0xb2, 0x01,                    /* mov dl, 1 */
+        0xfa,                          /* cli */
+        0xfb,                          /* sti */
+        0x39, 0xc0,                    /* cmp eax, eax */
+        0x75, 0x02,                    /* jne +2: not taken */
+        0xb1, 0x01,                    /* mov cl, 1 */
+        0x39, 0xd8,                    /* cmp eax, ebx */
+        0x75, 0x02,                    /* jne +2: taken */
+        0xb1, 0x02,                    /* mov cl, 2 */
+        0xf4,                          /* hlt */
+    };
+    struct th t;
+    enum cpu_exit why;
+    uint64_t n = run64(&t, code, sizeof(code), true, TH_BUDGET, &why);
+    assert_int_equal(why, CPU_EXIT_HALT);
+    assert_int_equal(th_reg(&t, R_DX), 1);
+    assert_int_equal(th_reg(&t, R_CX), 1);
+    assert_int_equal(n, 16);
+    th_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +487,8 @@ int main(void)
         cmocka_unit_test(test_forward_and_jmp),  cmocka_unit_test(test_loop_smc),
         cmocka_unit_test(test_ret_noncanonical), cmocka_unit_test(test_loop_request),
         cmocka_unit_test(test_shadow_superblock_jmp), cmocka_unit_test(test_nops),
+        cmocka_unit_test(test_cmp_jcc),          cmocka_unit_test(test_cmp_jcc_loop),
+        cmocka_unit_test(test_cmp_jcc_shadow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -185,9 +185,10 @@ void cpu_decode(struct cpu *cpu, uint64_t ip, struct insn *out);
 const struct insn *insn_step_generic(struct cpu *cpu, const struct insn *in);
 const char *cpu_insn_name(const struct insn *in);
 void cpu_decode_init(void);
-/* The step that runs a record of `flagger` (the quick register or base +
- * displacement form of a CMP or TEST) and the Jcc with condition cc after
- * it in one go (fast_alu.c), or NULL. exec.c fuses such pairs of 64-bit
+/* The step that runs a record of `flagger` (the quick register, base +
+ * displacement or other 64-bit memory form of a CMP or TEST but the
+ * indexed one) and the Jcc with condition cc after it in one go
+ * (fast_alu.c), or NULL. exec.c fuses such pairs of 64-bit
  * code; insn->fused marks them. */
 insn_step fast_fused_jcc(insn_step flagger, unsigned cc);
 

@@ -321,28 +321,34 @@ static bool cond_of(unsigned cc, uint64_t f)
     return (cc & 1) ? !r : r;
 }
 
-/* One flag-setting form: its bytes (rax holds x, rbx y, [rsi] x), what it
- * computes, and whether its second operand is y's low byte as an imm8. */
+/* One flag-setting form: its bytes (rax holds x, rbx y, [rsi], [gs:rsi]
+ * and the RIP-relative slot x), what it computes, and whether its second
+ * operand is y's low byte as an imm8. */
 struct flagger {
     const char *name;
     uint8_t code[4];
     unsigned len;
     bool test, imm8, swap;   /* swap: y - x */
     unsigned size;
+    bool riprel;             /* a disp32 to x's slot follows the code */
 };
 static const struct flagger flaggers[] = {
-    {"cmp rax, rbx", {0x48, 0x39, 0xd8}, 3, false, false, false, 8},
-    {"cmp eax, ebx", {0x39, 0xd8}, 2, false, false, false, 4},
-    {"cmp al, bl", {0x38, 0xd8}, 2, false, false, false, 1},
-    {"cmp rbx, rax (3B)", {0x48, 0x3b, 0xd8}, 3, false, false, true, 8},
-    {"cmp rax, imm8", {0x48, 0x83, 0xf8}, 3, false, true, false, 8},
-    {"cmp dword [rsi], ebx", {0x39, 0x1e}, 2, false, false, false, 4},
-    {"cmp rbx, [rsi]", {0x48, 0x3b, 0x1e}, 3, false, false, true, 8},
-    {"cmp byte [rsi], imm8", {0x80, 0x3e}, 2, false, true, false, 1},
-    {"test rax, rbx", {0x48, 0x85, 0xd8}, 3, true, false, false, 8},
-    {"test eax, ebx", {0x85, 0xd8}, 2, true, false, false, 4},
-    {"test byte [rsi], imm8", {0xf6, 0x06}, 2, true, true, false, 1},
-    {"test [rsi], rbx", {0x48, 0x85, 0x1e}, 3, true, false, false, 8},
+    {"cmp rax, rbx", {0x48, 0x39, 0xd8}, 3, false, false, false, 8, false},
+    {"cmp eax, ebx", {0x39, 0xd8}, 2, false, false, false, 4, false},
+    {"cmp al, bl", {0x38, 0xd8}, 2, false, false, false, 1, false},
+    {"cmp rbx, rax (3B)", {0x48, 0x3b, 0xd8}, 3, false, false, true, 8, false},
+    {"cmp rax, imm8", {0x48, 0x83, 0xf8}, 3, false, true, false, 8, false},
+    {"cmp dword [rsi], ebx", {0x39, 0x1e}, 2, false, false, false, 4, false},
+    {"cmp rbx, [rsi]", {0x48, 0x3b, 0x1e}, 3, false, false, true, 8, false},
+    {"cmp byte [rsi], imm8", {0x80, 0x3e}, 2, false, true, false, 1, false},
+    {"test rax, rbx", {0x48, 0x85, 0xd8}, 3, true, false, false, 8, false},
+    {"test eax, ebx", {0x85, 0xd8}, 2, true, false, false, 4, false},
+    {"test byte [rsi], imm8", {0xf6, 0x06}, 2, true, true, false, 1, false},
+    {"test [rsi], rbx", {0x48, 0x85, 0x1e}, 3, true, false, false, 8, false},
+    {"cmp dword [rip], ebx", {0x39, 0x1d}, 2, false, false, false, 4, true},
+    {"cmp rbx, [rip]", {0x48, 0x3b, 0x1d}, 3, false, false, true, 8, true},
+    {"test byte [rip], imm8", {0xf6, 0x05}, 2, true, true, false, 1, true},
+    {"cmp qword [gs:rsi], imm8", {0x65, 0x48, 0x83, 0x3e}, 4, false, true, false, 8, false},
 };
 
 #define CC_STRIDE 16   /* result bytes per condition: taken, flags */
@@ -366,6 +372,12 @@ static size_t emit_cases(uint8_t *c, const struct flagger *fl, uint64_t y)
         n += sizeof xor_edx;
         memcpy(c + n, fl->code, fl->len);
         n += fl->len;
+        if (fl->riprel) {
+            /* RIP-relative: from the end of the instruction to TH_DATA */
+            int32_t d = (int32_t)(TH_DATA - (TH_CODE + n + 4 + (fl->imm8 ? 1 : 0)));
+            memcpy(c + n, &d, 4);
+            n += 4;
+        }
         if (fl->imm8)
             c[n++] = (uint8_t)y;
         c[n++] = (uint8_t)(0x70 + cc);
@@ -399,10 +411,12 @@ static void test_cmp_jcc(void **state)
                 size_t n = emit_cases(code, fl, y);
                 th_poke(&t, TH_CODE, code, n);
                 th_poke(&t, TH_DATA, &x, 8);
+                th_poke(&t, TH_DATA + 0x2000, &x, 8);
                 cpu_flush_all(&t.cpu);
                 t.cpu.s.regs[R_AX] = x;
                 t.cpu.s.regs[R_BX] = y;
                 t.cpu.s.regs[R_SI] = TH_DATA;
+                t.cpu.s.seg[S_GS].base = 0x2000;   /* [gs:rsi]: x's second copy */
                 t.cpu.s.regs[R_DI] = TH_DATA + 0x100;
                 assert_int_equal(cpu_run(&t.cpu, TH_BUDGET), CPU_EXIT_HALT);
                 uint64_t want = fl->swap ? host_flags(fl->test, fl->size, y, x) : host_flags(fl->test, fl->size, x, y);

@@ -116,28 +116,28 @@ FAST_INLINE const struct insn *cmp_jcc(struct cpu *cpu, const struct insn *in, i
     static const insn_step h##_j[16] = CMP_JCC_STEPS(h);
 /* stem<size>_r (register), stem<size>_b (base + displacement) and
  * stem<size>_q (RIP-relative, absolute, FS/GS: globals, per-CPU data) */
-#define CMP_JCC_RB(stem, op, shape, size)                                                   \
+#define CMP_JCC_FORMS(stem, op, shape, size)                                                   \
     CMP_JCC(stem##size##_r, stem##size##_rs, op, shape, size, FAST_RQ)                      \
     CMP_JCC(stem##size##_b, stem##size##_m, op, shape, size, FAST_M64B)                     \
     CMP_JCC(stem##size##_q, stem##size##_m, op, shape, size, FAST_M64)
-#define CMP_JCC_RB148(stem, op, shape)                                                      \
-    CMP_JCC_RB(stem, op, shape, 1) CMP_JCC_RB(stem, op, shape, 4) CMP_JCC_RB(stem, op, shape, 8)
-CMP_JCC_RB148(cmp_rmr, A_CMP, S_RM_R)
-CMP_JCC_RB148(cmp_rrm, A_CMP, S_R_RM)
-CMP_JCC_RB148(cmp_rmi, A_CMP, S_RM_I)
-CMP_JCC_RB148(test_rmr, A_TEST, S_RM_R)
-CMP_JCC_RB148(test_rmi, A_TEST, S_RM_I)
+#define CMP_JCC_FORMS148(stem, op, shape)                                                      \
+    CMP_JCC_FORMS(stem, op, shape, 1) CMP_JCC_FORMS(stem, op, shape, 4) CMP_JCC_FORMS(stem, op, shape, 8)
+CMP_JCC_FORMS148(cmp_rmr, A_CMP, S_RM_R)
+CMP_JCC_FORMS148(cmp_rrm, A_CMP, S_R_RM)
+CMP_JCC_FORMS148(cmp_rmi, A_CMP, S_RM_I)
+CMP_JCC_FORMS148(test_rmr, A_TEST, S_RM_R)
+CMP_JCC_FORMS148(test_rmi, A_TEST, S_RM_I)
 
-#define FUSABLE_RB(stem, size)                                                              \
+#define FUSABLE_FORMS(stem, size)                                                              \
     {stem##size##_r, stem##size##_r_j}, {stem##size##_b, stem##size##_b_j},                 \
     {stem##size##_q, stem##size##_q_j}
-#define FUSABLE_RB148(stem) FUSABLE_RB(stem, 1), FUSABLE_RB(stem, 4), FUSABLE_RB(stem, 8)
+#define FUSABLE_FORMS148(stem) FUSABLE_FORMS(stem, 1), FUSABLE_FORMS(stem, 4), FUSABLE_FORMS(stem, 8)
 static const struct {
     insn_step flagger;
     const insn_step *fused;
 } fusable[] = {
-    FUSABLE_RB148(cmp_rmr), FUSABLE_RB148(cmp_rrm), FUSABLE_RB148(cmp_rmi),
-    FUSABLE_RB148(test_rmr), FUSABLE_RB148(test_rmi),
+    FUSABLE_FORMS148(cmp_rmr), FUSABLE_FORMS148(cmp_rrm), FUSABLE_FORMS148(cmp_rmi),
+    FUSABLE_FORMS148(test_rmr), FUSABLE_FORMS148(test_rmi),
 };
 
 insn_step fast_fused_jcc(insn_step flagger, unsigned cc)

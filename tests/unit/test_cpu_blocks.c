@@ -28,6 +28,23 @@ static uint64_t run64(struct th *t, const uint8_t *code, size_t n, bool loops, u
     return t->cpu.insn_count - start;
 }
 
+/* Runs a loop that ends in HLT with and without in-block loops: the same
+ * count both ways, `want` in all, ECX `cx` at the end. */
+static void check_loop_count(const uint8_t *code, size_t n, uint64_t cx, uint64_t want)
+{
+    struct th t;
+    enum cpu_exit why;
+    uint64_t plain = run64(&t, code, n, false, TH_BUDGET, &why);
+    assert_int_equal(why, CPU_EXIT_HALT);
+    th_destroy(&t);
+    uint64_t looped = run64(&t, code, n, true, TH_BUDGET, &why);
+    assert_int_equal(why, CPU_EXIT_HALT);
+    assert_int_equal(th_reg(&t, R_CX), cx);
+    assert_int_equal(looped, plain);
+    assert_int_equal(looped, want);
+    th_destroy(&t);
+}
+
 /* dec ecx / jnz back: counted exactly, with and without the loop. */
 static void test_loop_count(void **state)
 {
@@ -38,17 +55,7 @@ static void test_loop_count(void **state)
         0x75, 0xfc,                    /* jnz L */
         0xf4,                          /* hlt */
     };
-    struct th t;
-    enum cpu_exit why;
-    uint64_t plain = run64(&t, code, sizeof(code), false, TH_BUDGET, &why);
-    assert_int_equal(why, CPU_EXIT_HALT);
-    th_destroy(&t);
-    uint64_t looped = run64(&t, code, sizeof(code), true, TH_BUDGET, &why);
-    assert_int_equal(why, CPU_EXIT_HALT);
-    assert_int_equal(th_reg(&t, R_CX), 0);
-    assert_int_equal(looped, plain);
-    assert_int_equal(looped, 1 + 2 * 1000 + 1);
-    th_destroy(&t);
+    check_loop_count(code, sizeof(code), 0, 1 + 2 * 1000 + 1);
 }
 
 /* The budget ends an in-block loop at a block boundary, with the count
@@ -447,17 +454,7 @@ static void test_cmp_jcc_loop(void **state)
         0x75, 0xf6,                          /* jne L */
         0xf4,                                /* hlt */
     };
-    struct th t;
-    enum cpu_exit why;
-    uint64_t plain = run64(&t, code, sizeof(code), false, TH_BUDGET, &why);
-    assert_int_equal(why, CPU_EXIT_HALT);
-    th_destroy(&t);
-    uint64_t looped = run64(&t, code, sizeof(code), true, TH_BUDGET, &why);
-    assert_int_equal(why, CPU_EXIT_HALT);
-    assert_int_equal(th_reg(&t, R_CX), 1000);
-    assert_int_equal(looped, plain);
-    assert_int_equal(looped, 1 + 3 * 1000 + 1);
-    th_destroy(&t);
+    check_loop_count(code, sizeof(code), 1000, 1 + 3 * 1000 + 1);
 }
 
 /* A block entered in an STI shadow runs one instruction (cpu_run): a fused

@@ -30,7 +30,26 @@ struct image {
     struct image *parent;       /* NULL: reads of unallocated blocks give zeros */
     void *priv;                 /* the format's state */
     pthread_mutex_t *lock;      /* the chain's lock (image.c) */
+    uint8_t *bounce;            /* image_vec.c's buffer for FORMAT runs */
+    bool no_nowait_write;       /* the file system refused RWF_NOWAIT writes once */
 };
+
+/* A run of the disk as map() reports it. */
+enum image_extent_kind {
+    IMAGE_EXT_DATA,             /* the guest's bytes as they are, at pos in fd */
+    IMAGE_EXT_ZERO,             /* reads as zeros */
+    IMAGE_EXT_PARENT,           /* reads as img->parent does (zeros without one) */
+    IMAGE_EXT_FORMAT,           /* only the format's read()/write() can do it */
+};
+struct image_extent {
+    enum image_extent_kind kind;
+    int fd;                     /* DATA: the file (a VMDK extent has its own) */
+    uint64_t pos;               /* DATA: where the run starts in fd */
+    uint64_t len;               /* bytes: whole sectors, more than 0 */
+};
+/* map()'s flags */
+#define IMAGE_MAP_WRITE 1u      /* the run is to be written */
+#define IMAGE_MAP_NOWAIT 2u     /* no reads of metadata: -EAGAIN instead */
 
 /* Where a child's parent is: by file name (qcow2, VHD, VMDK), or only by
  * UUID (VDI: image.c then looks for an image with that UUID beside the child
@@ -57,14 +76,18 @@ typedef struct image_format {
      * img->parent with image_read_chain(), or zero-filled without one. */
     int (*read)(struct image *img, uint64_t off, void *buf, size_t len);
     int (*write)(struct image *img, uint64_t off, const void *buf, size_t len);
-    /* Optional: the same over scattered buffers in one system call (raw's
-     * preadv); NULL: read/write once per buffer. */
-    int (*readv)(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
-    int (*writev)(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
-    /* Optional: the same without waiting for the host's disk (only what
-     * the page cache can take at once); -EAGAIN when it would wait. */
-    int (*try_readv)(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
-    int (*try_writev)(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
+    /* Optional: what the run of the disk from off is (at most len bytes,
+     * both whole sectors, within the disk): image_vec.c cuts a scattered
+     * request into runs with it, so that file data moves in one
+     * preadv/pwritev straight between the guest's buffers and the file.
+     * A format may answer one block at a time (image_vec.c joins runs).
+     * ZERO and PARENT only for reads; with IMAGE_MAP_WRITE, DATA only
+     * where the data is all a write changes (an allocated block, no map
+     * or bitmap update). With IMAGE_MAP_NOWAIT, -EAGAIN where the answer
+     * needs metadata read from the file. 0, or -EIO after image_error()
+     * (corrupt metadata). NULL: a request goes buffer by buffer through
+     * read()/write(). */
+    int (*map)(struct image *img, uint64_t off, uint64_t len, unsigned flags, struct image_extent *out);
     int (*flush)(struct image *img);                              /* NULL: fdatasync */
     int (*discard)(struct image *img, uint64_t off, uint64_t len); /* NULL: nothing */
     /* Writes a new image into fd (empty, opened read-write). o->size is
@@ -92,6 +115,10 @@ void image_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reads from a parent chain without taking its lock (the caller holds the
  * chain's); zero-fills when img is NULL. */
 int image_read_chain(struct image *img, uint64_t off, void *buf, size_t len);
+/* What image_read() and image_write() check first, for image_vec.c: 0, or
+ * -EINVAL / -EROFS after image_error(). */
+int image_check_range(const struct image *img, const char *what, uint64_t off, uint64_t len);
+int image_check_writable(const struct image *img, const char *what);
 /* pread/pwrite of exactly len bytes (retrying short transfers); 0 or -errno.
  * A read past the end of the file gives zeros. */
 int image_pread(int fd, void *buf, size_t len, uint64_t off);

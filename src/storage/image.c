@@ -326,6 +326,7 @@ static void close_one(struct image *img)
         img->fmt->close(img);
     if (img->fd >= 0)
         close(img->fd);
+    free(img->bounce);
     free(img->path);
     free(img);
 }
@@ -569,7 +570,7 @@ struct image *image_parent(const struct image *img) { return img->parent; }
 
 /* --- I/O ------------------------------------------------------------------------ */
 
-static int check_range(const struct image *img, const char *what, uint64_t off, uint64_t len)
+int image_check_range(const struct image *img, const char *what, uint64_t off, uint64_t len)
 {
     if (off % IMAGE_SECTOR || len % IMAGE_SECTOR) {
         image_error("%s: %s at %llu+%llu is not sector-aligned", img->path, what,
@@ -584,7 +585,7 @@ static int check_range(const struct image *img, const char *what, uint64_t off, 
     return 0;
 }
 
-static int check_writable(const struct image *img, const char *what)
+int image_check_writable(const struct image *img, const char *what)
 {
     if (img->read_only) {
         image_error("%s: %s: the image is open read-only", img->path, what);
@@ -613,7 +614,7 @@ int image_read_chain(struct image *img, uint64_t off, void *buf, size_t len)
 
 int image_read(struct image *img, uint64_t off, void *buf, size_t len)
 {
-    int rc = check_range(img, "read", off, len);
+    int rc = image_check_range(img, "read", off, len);
     if (rc < 0 || len == 0)
         return rc;
     pthread_mutex_lock(img->lock);
@@ -624,91 +625,15 @@ int image_read(struct image *img, uint64_t off, void *buf, size_t len)
 
 int image_write(struct image *img, uint64_t off, const void *buf, size_t len)
 {
-    int rc = check_writable(img, "write");
+    int rc = image_check_writable(img, "write");
     if (rc == 0)
-        rc = check_range(img, "write", off, len);
+        rc = image_check_range(img, "write", off, len);
     if (rc < 0 || len == 0)
         return rc;
     pthread_mutex_lock(img->lock);
     rc = img->fmt->write(img, off, buf, len);
     pthread_mutex_unlock(img->lock);
     return rc;
-}
-
-/* The checks image_read/image_write make, for a request over iovecs:
- * 1 when there is something to do, else 0 or the error. */
-static int vec_check(const struct image *img, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
-{
-    const char *what = write ? "write" : "read";
-    uint64_t total = 0;
-    for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len % IMAGE_SECTOR) {
-            image_error("%s: %s of %zu bytes is not sector-aligned", img->path, what, iov[i].iov_len);
-            return -EINVAL;
-        }
-        total += iov[i].iov_len;
-    }
-    int rc = write ? check_writable(img, what) : 0;
-    if (rc == 0)
-        rc = check_range(img, what, off, total);
-    return rc < 0 ? rc : total != 0;
-}
-
-static int rw_vec(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
-{
-    int rc = vec_check(img, off, iov, iovcnt, write);
-    if (rc <= 0)
-        return rc;
-    rc = 0;
-    pthread_mutex_lock(img->lock);
-    if (write && img->fmt->writev) {
-        rc = img->fmt->writev(img, off, iov, iovcnt);
-    } else if (!write && img->fmt->readv) {
-        rc = img->fmt->readv(img, off, iov, iovcnt);
-    } else {
-        for (int i = 0; i < iovcnt && rc == 0; off += iov[i].iov_len, i++)
-            if (iov[i].iov_len)
-                rc = write ? img->fmt->write(img, off, iov[i].iov_base, iov[i].iov_len)
-                           : img->fmt->read(img, off, iov[i].iov_base, iov[i].iov_len);
-    }
-    pthread_mutex_unlock(img->lock);
-    return rc;
-}
-
-static int try_vec(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
-{
-    int (*op)(struct image *, uint64_t, const struct iovec *, int) =
-        write ? img->fmt->try_writev : img->fmt->try_readv;
-    if (!op)
-        return -EAGAIN;
-    int rc = vec_check(img, off, iov, iovcnt, write);
-    if (rc <= 0)
-        return rc;
-    if (pthread_mutex_trylock(img->lock) != 0)
-        return -EAGAIN;
-    rc = op(img, off, iov, iovcnt);
-    pthread_mutex_unlock(img->lock);
-    return rc;
-}
-
-int image_try_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
-{
-    return try_vec(img, off, iov, iovcnt, false);
-}
-
-int image_try_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
-{
-    return try_vec(img, off, iov, iovcnt, true);
-}
-
-int image_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
-{
-    return rw_vec(img, off, iov, iovcnt, false);
-}
-
-int image_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
-{
-    return rw_vec(img, off, iov, iovcnt, true);
 }
 
 int image_flush(struct image *img)
@@ -730,9 +655,9 @@ int image_flush(struct image *img)
 
 int image_discard(struct image *img, uint64_t off, uint64_t len)
 {
-    int rc = check_writable(img, "discard");
+    int rc = image_check_writable(img, "discard");
     if (rc == 0)
-        rc = check_range(img, "discard", off, len);
+        rc = image_check_range(img, "discard", off, len);
     if (rc < 0 || len == 0 || !img->fmt->discard)
         return rc;
     pthread_mutex_lock(img->lock);
@@ -834,7 +759,7 @@ int image_clone(struct image *src, const char *dst, const struct image_create_op
 
 int image_resize(struct image *img, uint64_t new_size)
 {
-    if (check_writable(img, "resize") < 0)
+    if (image_check_writable(img, "resize") < 0)
         return -1;
     if (new_size == 0 || new_size % IMAGE_SECTOR) {
         image_error("%s: the new size must be a positive multiple of %u bytes", img->path, IMAGE_SECTOR);
@@ -857,7 +782,7 @@ int image_resize(struct image *img, uint64_t new_size)
 
 int image_compact(struct image *img)
 {
-    if (check_writable(img, "compact") < 0)
+    if (image_check_writable(img, "compact") < 0)
         return -1;
     if (!img->fmt->compact) {
         image_error("%s: images of format %s cannot be compacted", img->path, img->fmt->name);

@@ -52,12 +52,14 @@ struct image *image_parent(const struct image *img);    /* NULL: none */
 
 int image_read(struct image *img, uint64_t off, void *buf, size_t len);
 int image_write(struct image *img, uint64_t off, const void *buf, size_t len);
-/* The same over scattered buffers, each whole sectors: one system call
- * where the format allows (raw), a call per buffer otherwise. */
+/* The same over scattered buffers, each whole sectors (image_vec.c): the
+ * format's block map cuts the request into runs, and a run of data in the
+ * file moves in one preadv/pwritev (raw: the whole request). */
 int image_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
 int image_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
 /* The same only if it needs no wait for the host's disk or another thread
- * (the data is in the host's page cache, raw images): -EAGAIN otherwise,
+ * (data already in the file and in the host's page cache, zeros, and a
+ * block map that needs no reading): -EAGAIN otherwise,
  * with nothing changed that a retry through image_readv/writev would not
  * write again. */
 int image_try_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);

@@ -96,6 +96,15 @@ int qcow2_cache_get(struct image *img, struct qcow2_cache *c, uint64_t host, boo
     return 0;
 }
 
+/* The table at host if the cache holds it, else NULL. */
+static uint8_t *cache_peek(struct qcow2_cache *c, uint64_t host)
+{
+    for (unsigned i = 0; i < c->n; i++)
+        if (c->slot[i].host == host && c->slot[i].data)
+            return c->slot[i].data;
+    return NULL;
+}
+
 static void cache_drop(struct qcow2_cache *c, uint64_t host)
 {
     for (unsigned i = 0; i < c->n; i++)
@@ -142,8 +151,9 @@ static int corrupt(const char *what, uint64_t v)
     return -1;
 }
 
-/* The L2 entry of guest cluster vcl (0: unallocated). */
-static int l2_lookup(struct image *img, uint64_t vcl, uint64_t *e)
+/* The L2 entry of guest cluster vcl (0: unallocated). nowait: -EAGAIN
+ * where its table is not in the cache. */
+static int l2_lookup(struct image *img, uint64_t vcl, bool nowait, uint64_t *e)
 {
     struct qcow2 *q = Q(img);
     uint64_t l1i = vcl / q->l2_entries, l2i = vcl % q->l2_entries;
@@ -155,8 +165,10 @@ static int l2_lookup(struct image *img, uint64_t vcl, uint64_t *e)
         return 0;
     if (l2 & (q->cluster_size - 1))
         return corrupt("unaligned L2 table offset", l2);
-    uint8_t *t;
-    if (qcow2_cache_get(img, &q->l2c, l2, true, &t) < 0)
+    uint8_t *t = nowait ? cache_peek(&q->l2c, l2) : NULL;
+    if (nowait && !t)
+        return -EAGAIN;
+    if (!t && qcow2_cache_get(img, &q->l2c, l2, true, &t) < 0)
         return -1;
     *e = q_be64(t + l2i * 8);
     return 0;
@@ -290,7 +302,7 @@ static int q_read(struct image *img, uint64_t off, void *buf, size_t len)
     while (len) {
         uint64_t vcl = off >> q->cluster_bits, o = off & (C - 1);
         uint64_t e, host, clen;
-        if (l2_lookup(img, vcl, &e) < 0)
+        if (l2_lookup(img, vcl, false, &e) < 0)
             return -EIO;
         enum qcow2_kind k = qcow2_decode(q, e, &host, &clen);
         size_t n = len < C - o ? len : (size_t)(C - o);
@@ -298,7 +310,7 @@ static int q_read(struct image *img, uint64_t off, void *buf, size_t len)
          * unallocated, or all zero) take one call. */
         while (k != QK_COMPRESSED && n < len) {
             uint64_t ncl = vcl + ((o + n) >> q->cluster_bits), e2, h2, l2;
-            if (l2_lookup(img, ncl, &e2) < 0)
+            if (l2_lookup(img, ncl, false, &e2) < 0)
                 return -EIO;
             if (qcow2_decode(q, e2, &h2, &l2) != k || (k == QK_NORMAL && h2 != host + (ncl - vcl) * C))
                 break;
@@ -353,7 +365,7 @@ static int write_in_cluster(struct image *img, uint64_t off, const uint8_t *data
     struct qcow2 *q = Q(img);
     uint64_t C = q->cluster_size, vcl = off >> q->cluster_bits, o = off & (C - 1);
     uint64_t e, host, clen;
-    if (l2_lookup(img, vcl, &e) < 0)
+    if (l2_lookup(img, vcl, false, &e) < 0)
         return -EIO;
     enum qcow2_kind k = qcow2_decode(q, e, &host, &clen);
     if (k == QK_NORMAL && (e & QCOW2_OFLAG_COPIED)) {
@@ -424,6 +436,44 @@ static int q_write(struct image *img, uint64_t off, const void *buf, size_t len)
     return 0;
 }
 
+/* --- map ---------------------------------------------------------------------- */
+
+/* One guest cluster's run (image_vec.c joins them). A write goes to the
+ * file as it is only into a cluster of our own (COPIED): anything else
+ * allocates. */
+static int q_map(struct image *img, uint64_t off, uint64_t len, unsigned flags, struct image_extent *x)
+{
+    struct qcow2 *q = Q(img);
+    uint64_t C = q->cluster_size, o = off & (C - 1);
+    uint64_t e, host, clen;
+    int rc = l2_lookup(img, off >> q->cluster_bits, flags & IMAGE_MAP_NOWAIT, &e);
+    if (rc < 0)
+        return rc == -EAGAIN ? rc : -EIO;
+    bool write = flags & IMAGE_MAP_WRITE;
+    *x = (struct image_extent){.kind = IMAGE_EXT_FORMAT, .fd = img->fd, .len = len < C - o ? len : C - o};
+    switch (qcow2_decode(q, e, &host, &clen)) {
+    case QK_NORMAL:
+        if (host & (C - 1))
+            return corrupt("unaligned data cluster offset", e), -EIO;
+        if (!write || (e & QCOW2_OFLAG_COPIED)) {
+            x->kind = IMAGE_EXT_DATA;
+            x->pos = host + o;
+        }
+        break;
+    case QK_ZERO:
+        if (!write)
+            x->kind = IMAGE_EXT_ZERO;
+        break;
+    case QK_UNALLOC:
+        if (!write)
+            x->kind = IMAGE_EXT_PARENT;
+        break;
+    case QK_COMPRESSED:
+        break;
+    }
+    return 0;
+}
+
 /* --- discard ------------------------------------------------------------------ */
 
 /* Whole clusters only. With a backing file the cluster must keep reading
@@ -441,7 +491,7 @@ static int q_discard(struct image *img, uint64_t off, uint64_t len)
     uint64_t want = img->parent ? QCOW2_OFLAG_ZERO : 0;
     for (uint64_t vcl = first; vcl < last; vcl++) {
         uint64_t e, host, clen;
-        if (l2_lookup(img, vcl, &e) < 0)
+        if (l2_lookup(img, vcl, false, &e) < 0)
             return -EIO;
         enum qcow2_kind k = qcow2_decode(q, e, &host, &clen);
         if (e == want || (k == QK_ZERO && !host) || (k == QK_UNALLOC && !img->parent))
@@ -734,6 +784,7 @@ static const image_format qcow2_format = {
     .close = q_close,
     .read = q_read,
     .write = q_write,
+    .map = q_map,
     .flush = NULL,      /* fdatasync: metadata is written through */
     .discard = q_discard,
     .create = qcow2_create,

@@ -1,8 +1,7 @@
 /* Raw images: the file is the disk, byte for byte. Every file probes as
  * raw with the lowest score, so any format with a magic wins over it. One
- * pread/pwrite (or preadv/pwritev for a scattered request) per call: the
- * disk benchmark compares this path with QEMU. RWF_NOWAIT tries let a
- * drive complete what the page cache holds without its I/O thread. */
+ * pread/pwrite per call, and one preadv/pwritev for a scattered request
+ * (image_vec.c): the disk benchmark compares this path with QEMU. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -24,10 +23,6 @@ static int raw_probe(const uint8_t *head, size_t len, uint64_t file_size)
     return 1;
 }
 
-struct raw {
-    bool no_nowait_write;   /* the file system refused RWF_NOWAIT writes once */
-};
-
 static int raw_open(struct image *img, struct image_parent_ref *parent)
 {
     (void)parent;
@@ -39,13 +34,7 @@ static int raw_open(struct image *img, struct image_parent_ref *parent)
     }
     /* A last partial sector reads as zeros past the end of the file. */
     img->size = align_up(size, IMAGE_SECTOR);
-    img->priv = xcalloc(1, sizeof(struct raw));
     return 0;
-}
-
-static void raw_close(struct image *img)
-{
-    free(img->priv);
 }
 
 static int raw_read(struct image *img, uint64_t off, void *buf, size_t len)
@@ -64,53 +53,13 @@ static int raw_write(struct image *img, uint64_t off, const void *buf, size_t le
     return rc;
 }
 
-static int raw_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
+/* The file is the disk: one run of data (image_vec.c moves a scattered
+ * request in one preadv/pwritev). */
+static int raw_map(struct image *img, uint64_t off, uint64_t len, unsigned flags, struct image_extent *out)
 {
-    int rc = image_preadv(img->fd, iov, iovcnt, off);
-    if (rc < 0)
-        image_error("read at %llu: %s", (unsigned long long)off, strerror(-rc));
-    return rc;
-}
-
-static int raw_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
-{
-    int rc = image_pwritev(img->fd, iov, iovcnt, off);
-    if (rc < 0)
-        image_error("write at %llu: %s", (unsigned long long)off, strerror(-rc));
-    return rc;
-}
-
-/* preadv2/pwritev2 with RWF_NOWAIT: all of it from or into the page cache
- * now, or -EAGAIN (a short transfer too: the retry redoes all of it). A
- * file system that cannot say (EOPNOTSUPP) always answers -EAGAIN. */
-static int raw_try_vec(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt, bool write)
-{
-    struct raw *r = img->priv;
-    if (write && r->no_nowait_write)
-        return -EAGAIN;
-    size_t want = 0;
-    for (int i = 0; i < iovcnt; i++)
-        want += iov[i].iov_len;
-    ssize_t n = write ? pwritev2(img->fd, iov, iovcnt, (off_t)off, RWF_NOWAIT)
-                      : preadv2(img->fd, iov, iovcnt, (off_t)off, RWF_NOWAIT);
-    if (n >= 0 && (size_t)n == want)
-        return 0;
-    if (n < 0 && errno == EOPNOTSUPP && write)
-        r->no_nowait_write = true;   /* (ext4 buffered writes): no use asking again */
-    if (n >= 0 || errno == EAGAIN || errno == EOPNOTSUPP || errno == EINTR)
-        return -EAGAIN;
-    image_error("%s at %llu: %s", write ? "write" : "read", (unsigned long long)off, strerror(errno));
-    return -errno;
-}
-
-static int raw_try_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
-{
-    return raw_try_vec(img, off, iov, iovcnt, false);
-}
-
-static int raw_try_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
-{
-    return raw_try_vec(img, off, iov, iovcnt, true);
+    (void)flags;
+    *out = (struct image_extent){.kind = IMAGE_EXT_DATA, .fd = img->fd, .pos = off, .len = len};
+    return 0;
 }
 
 static int raw_discard(struct image *img, uint64_t off, uint64_t len)
@@ -164,13 +113,9 @@ static const image_format raw_format = {
     .name = "raw",
     .probe = raw_probe,
     .open = raw_open,
-    .close = raw_close,
     .read = raw_read,
     .write = raw_write,
-    .readv = raw_readv,
-    .writev = raw_writev,
-    .try_readv = raw_try_readv,
-    .try_writev = raw_try_writev,
+    .map = raw_map,
     .discard = raw_discard,
     .create = raw_create,
     .resize = raw_resize,

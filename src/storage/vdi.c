@@ -463,6 +463,28 @@ static int vdi_write(struct image *img, uint64_t off, const void *buf, size_t le
     return rc;
 }
 
+/* One block's run (image_vec.c joins them). A write goes to the file as
+ * it is into an allocated block once the modification UUID is new. */
+static int vdi_map(struct image *img, uint64_t off, uint64_t len, unsigned flags, struct image_extent *x)
+{
+    struct vdi *v = img->priv;
+    uint32_t bi = (uint32_t)(off / v->block_size);
+    uint32_t e = v->map[bi];
+    bool write = flags & IMAGE_MAP_WRITE;
+    *x = (struct image_extent){.kind = IMAGE_EXT_FORMAT, .fd = img->fd, .len = in_block(v, off, len)};
+    if (allocated(e)) {
+        if (e >= v->nblocks)
+            return bad_entry(bi, e);
+        if (!write || v->modified) {
+            x->kind = IMAGE_EXT_DATA;
+            x->pos = block_pos(v, e) + off % v->block_size;
+        }
+    } else if (!write) {
+        x->kind = e == VDI_BLOCK_FREE ? IMAGE_EXT_PARENT : IMAGE_EXT_ZERO;
+    }
+    return 0;
+}
+
 static int vdi_flush(struct image *img)
 {
     if (fdatasync(img->fd) < 0) {
@@ -827,6 +849,7 @@ static const image_format vdi_format = {
     .close = vdi_close,
     .read = vdi_read,
     .write = vdi_write,
+    .map = vdi_map,
     .flush = vdi_flush,
     .discard = vdi_discard,
     .create = vdi_create,

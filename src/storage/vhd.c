@@ -730,6 +730,45 @@ static int vhd_write(struct image *img, uint64_t off, const void *buf, size_t le
     return 0;
 }
 
+/* A fixed disk is one run of data. A dynamic disk's run lies in one block:
+ * sectors of the same bit in its bitmap (set: here; clear: the parent's,
+ * or zeros). A write goes to the file as it is only where every sector's
+ * bit is set already. */
+static int vhd_map(struct image *img, uint64_t off, uint64_t len, unsigned flags, struct image_extent *x)
+{
+    struct vhd *v = img->priv;
+    bool write = flags & IMAGE_MAP_WRITE;
+    *x = (struct image_extent){.kind = IMAGE_EXT_DATA, .fd = img->fd, .pos = off, .len = len};
+    if (v->type == VHD_FIXED)
+        return 0;
+    uint32_t b = (uint32_t)(off / v->block_size);
+    uint32_t in = (uint32_t)(off % v->block_size);
+    x->len = v->block_size - in < len ? v->block_size - in : len;
+    x->kind = write ? IMAGE_EXT_FORMAT : IMAGE_EXT_PARENT;
+    if (b >= v->bat_entries || v->bat[b] == VHD_BAT_UNUSED)
+        return 0;
+    uint64_t pos = (uint64_t)v->bat[b] * IMAGE_SECTOR;
+    if (write && overlaps_metadata(v, pos))
+        return 0;                   /* vhd_write refuses it */
+    if (v->bitmap_block != b) {
+        if (flags & IMAGE_MAP_NOWAIT)
+            return -EAGAIN;
+        if (load_bitmap(img, v, b) < 0)
+            return -EIO;
+    }
+    uint32_t s = in / IMAGE_SECTOR;
+    bool here = bit_of(v->bitmap, s);
+    uint64_t run = IMAGE_SECTOR;
+    while (run < x->len && bit_of(v->bitmap, s + (uint32_t)(run / IMAGE_SECTOR)) == here)
+        run += IMAGE_SECTOR;
+    x->len = run;
+    if (here) {
+        x->kind = IMAGE_EXT_DATA;
+        x->pos = pos + v->bitmap_size + in;
+    }
+    return 0;
+}
+
 /* --- create --------------------------------------------------------------------------- */
 
 /* The footer of a new disk of size bytes (size already whole CHS). */
@@ -1077,6 +1116,7 @@ static const image_format vhd_format = {
     .close = vhd_close,
     .read = vhd_read,
     .write = vhd_write,
+    .map = vhd_map,
     .create = vhd_create,
     .resize = vhd_resize,
     .info = vhd_info,

@@ -369,6 +369,30 @@ static int vmdk_write(struct image *img, uint64_t off, const void *buf, size_t l
     return 0;
 }
 
+/* One extent's run, or a grain's in a sparse one. Writes go to the file
+ * as they are once the CID is new. */
+static int vmdk_map(struct image *img, uint64_t off, uint64_t len, unsigned flags, struct image_extent *x)
+{
+    struct vmdk *v = img->priv;
+    struct extent *e = extent_at(v, off / IMAGE_SECTOR);
+    uint64_t rel = off - e->start * IMAGE_SECTOR;
+    uint64_t left = e->sectors * IMAGE_SECTOR - rel;
+    bool write = flags & IMAGE_MAP_WRITE;
+    *x = (struct image_extent){.kind = IMAGE_EXT_FORMAT, .fd = e->fd, .len = left < len ? left : len};
+    if (e->type == VMDK_EXT_ZERO && !write)
+        x->kind = IMAGE_EXT_ZERO;
+    if (e->type == VMDK_EXT_ZERO || e->fd < 0 || (write && (!v->cid_done || !e->writable)))
+        return 0;                   /* vmdk_read/vmdk_write say why not */
+    switch (e->type) {
+    case VMDK_EXT_FLAT:
+        x->kind = IMAGE_EXT_DATA;
+        x->pos = e->flat_off + rel;
+        return 0;
+    default:
+        return vmdk_sparse_map(e->sp, rel, x->len, flags, x);
+    }
+}
+
 static int vmdk_flush(struct image *img)
 {
     struct vmdk *v = img->priv;
@@ -540,6 +564,7 @@ static const image_format vmdk_format = {
     .close = vmdk_close,
     .read = vmdk_read,
     .write = vmdk_write,
+    .map = vmdk_map,
     .flush = vmdk_flush,
     .create = vmdk_create,
     .info = vmdk_info,

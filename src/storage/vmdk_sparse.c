@@ -460,6 +460,38 @@ int vmdk_sparse_write(struct vmdk_sparse *sp, struct image *parent, uint64_t bas
     return rc;
 }
 
+/* One grain's run at byte rel of the extent (format.h's map()): a write
+ * goes to the file as it is only into an allocated grain it may write. */
+int vmdk_sparse_map(struct vmdk_sparse *sp, uint64_t rel, uint64_t len, unsigned flags, struct image_extent *x)
+{
+    uint64_t grain_bytes = sp->grain * IMAGE_SECTOR, g = rel / grain_bytes, in = rel % grain_bytes;
+    bool write = flags & IMAGE_MAP_WRITE;
+    *x = (struct image_extent){.kind = IMAGE_EXT_FORMAT, .fd = sp->fd, .len = grain_bytes - in < len ? grain_bytes - in : len};
+    uint32_t gdi = (uint32_t)(g / sp->gtes);
+    if ((flags & IMAGE_MAP_NOWAIT) && gdi < sp->gd_entries && sp->gd[gdi]) {
+        bool cached = false;
+        for (unsigned i = 0; i < GT_CACHE; i++)
+            cached |= sp->cache[i].gdi == gdi;
+        if (!cached)
+            return -EAGAIN;
+    }
+    uint32_t entry;
+    if (grain_entry(sp, g, &entry) < 0)
+        return -EIO;
+    if (entry == 0) {
+        if (!write)
+            x->kind = IMAGE_EXT_PARENT;
+    } else if (entry == GTE_ZERO && sp->version >= 2) {
+        if (!write)
+            x->kind = IMAGE_EXT_ZERO;
+    } else if (!(sp->flags & FLAG_COMPRESSED) &&
+               (!write || (entry >= sp->overhead && (uint64_t)entry * IMAGE_SECTOR < sp->file_end))) {
+        x->kind = IMAGE_EXT_DATA;
+        x->pos = (uint64_t)entry * IMAGE_SECTOR + in;
+    }
+    return 0;
+}
+
 #define MAX_NOTES 100
 
 void vmdk_note(image_note_fn note, void *opaque, int *n, const char *fmt, ...)

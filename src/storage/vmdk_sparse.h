@@ -36,6 +36,9 @@ int vmdk_sparse_read(struct vmdk_sparse *sp, struct image *parent, uint64_t base
                      size_t n);
 int vmdk_sparse_write(struct vmdk_sparse *sp, struct image *parent, uint64_t base, uint64_t rel,
                       const uint8_t *p, size_t n);
+/* The run at byte rel of the extent, at most len bytes, as format.h's
+ * map() says it (a PARENT run's bytes are the disk's at the same place). */
+int vmdk_sparse_map(struct vmdk_sparse *sp, uint64_t rel, uint64_t len, unsigned flags, struct image_extent *out);
 /* One note per problem, counted in *n. */
 void vmdk_sparse_check(struct vmdk_sparse *sp, image_note_fn note, void *opaque, int *n);
 

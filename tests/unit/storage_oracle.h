@@ -127,7 +127,7 @@ static void assert_image_is(struct image *img, const uint8_t *want, size_t len)
 }
 
 /* image == raw file, byte for byte (the raw file from qemu-img convert). */
-static void assert_image_is_file(struct image *img, const char *raw)
+static inline void assert_image_is_file(struct image *img, const char *raw)
 {
     size_t len;
     uint8_t *want = slurp(raw, &len);
@@ -137,7 +137,7 @@ static void assert_image_is_file(struct image *img, const char *raw)
 }
 
 /* Random writes of 1 to max_sectors sectors into img, mirrored in shadow. */
-static void random_writes(struct image *img, uint8_t *shadow, uint64_t size, int count, unsigned max_sectors,
+static inline void random_writes(struct image *img, uint8_t *shadow, uint64_t size, int count, unsigned max_sectors,
                           uint64_t seed)
 {
     uint8_t *buf = xmalloc((size_t)max_sectors * 512);

@@ -276,9 +276,9 @@ static void test_helpers(void **st)
     close(fd);
 }
 
-/* image_readv/image_writev: the raw format's preadv/pwritev (batches of
- * 1024 buffers, a short read at the end of the file) and the per-buffer
- * path of the other formats give the bytes the file and image_read hold. */
+/* image_readv/image_writev: raw's preadv/pwritev (batches of 1024
+ * buffers, a short read at the end of the file) and qcow2's runs give the
+ * bytes the file and image_read hold (test_storage_vec.c: every format). */
 static void test_vectored(void **st)
 {
     (void)st;
@@ -351,8 +351,8 @@ static void test_vectored(void **st)
     image_close(img);
 }
 
-/* image_try_readv/image_try_writev: what the page cache holds, raw images
- * only, never waiting; -EAGAIN for the rest, so the caller queues it. */
+/* image_try_readv/image_try_writev: what the page cache holds, never
+ * waiting; -EAGAIN for the rest, so the caller queues it. */
 static void test_try_now(void **st)
 {
     (void)st;
@@ -398,14 +398,34 @@ static void test_try_now(void **st)
     assert_int_equal(image_try_writev(img, 0, iov, 1), -EROFS);
     image_close(img);
 
-    /* Formats with metadata go through their I/O thread. */
+    /* A format with a block map: what reads as zeros (nothing allocated,
+     * no parent) and data already in the file are done at once; a write
+     * that allocates goes to the I/O thread. */
     p = tpath("try.qcow2");
     o.format = "qcow2";
     assert_int_equal(image_create(p, &o), 0);
     img = image_open(p, 0);
     assert_non_null(img);
-    assert_int_equal(image_try_readv(img, 0, iov, 1), -EAGAIN);
+    memset(r, 0xee, 4096);
+    assert_int_equal(image_try_readv(img, 0, iov, 1), 0);
+    for (int i = 0; i < 4096; i++)
+        assert_int_equal(r[i], 0);
+    iov[0] = (struct iovec){w, 4096};
     assert_int_equal(image_try_writev(img, 0, iov, 1), -EAGAIN);
+    assert_int_equal(image_writev(img, 0, iov, 1), 0);
+    iov[0] = (struct iovec){r, 4096};
+    assert_int_equal(image_try_readv(img, 0, iov, 1), 0);
+    assert_memory_equal(r, w, 4096);
+    image_close(img);
+    /* A child's read of its parent's data waits for the I/O thread. */
+    const char *child = tpath("try-child.qcow2");
+    struct image_create_opts c = {.format = "qcow2", .parent = p};
+    assert_int_equal(image_create(child, &c), 0);
+    img = image_open(child, 0);
+    assert_non_null(img);
+    assert_int_equal(image_try_readv(img, 0, iov, 1), -EAGAIN);
+    assert_int_equal(image_readv(img, 0, iov, 1), 0);
+    assert_memory_equal(r, w, 4096);
     image_close(img);
 }
 

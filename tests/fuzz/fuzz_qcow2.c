@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "image_exercise.h"
 #include "storage/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -48,6 +49,7 @@ static void exercise(const uint8_t *data, size_t size, unsigned flags)
         (void)image_read(img, 0, buf, sizeof buf);
         (void)image_read(img, pick(data, size, 0, disk), buf, sizeof buf);
         (void)image_read(img, pick(data, size, 72, disk), buf, sizeof buf);
+        image_exercise_vec(img, pick(data, size, 56, disk), buf, sizeof buf, false);
         if (!(flags & IMAGE_OPEN_RDONLY)) {
             /* (Metadata of a hostile image may overlap the data written,
              * so what reads back is not checked.) */
@@ -55,6 +57,7 @@ static void exercise(const uint8_t *data, size_t size, unsigned flags)
             uint64_t at = pick(data, size, 40, disk);
             if (image_write(img, at, buf, 1024) == 0)
                 (void)image_read(img, at, buf, sizeof buf);
+            image_exercise_vec(img, pick(data, size, 64, disk), buf, sizeof buf, true);
             (void)image_discard(img, pick(data, size, 48, disk), 4096);
         }
     }

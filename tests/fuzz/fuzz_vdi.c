@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "image_exercise.h"
 #include "storage/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -47,7 +48,7 @@ static void prepare(void)
     atexit(cleanup);
 }
 
-static void exercise(struct image *img)
+static void exercise(struct image *img, bool write)
 {
     static uint8_t buf[8 * IMAGE_SECTOR];
     uint64_t size = image_size(img);
@@ -57,6 +58,8 @@ static void exercise(struct image *img)
         size_t len = size - off < sizeof buf ? (size_t)(size - off) : sizeof buf;
         if (off < size)
             (void)image_read(img, off, buf, len);
+        if (off < size && len >= 2 * IMAGE_SECTOR)
+            image_exercise_vec(img, off, buf, len, write);
     }
     /* Out of range and misaligned: errors, not crashes. */
     (void)image_read(img, size, buf, IMAGE_SECTOR);
@@ -75,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct image *img = image_open(path, IMAGE_OPEN_RDONLY);
     if (img) {
-        exercise(img);
+        exercise(img, false);
         struct image_info info;
         image_get_info(img, &info);
         int notes = 0;
@@ -100,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 __builtin_trap();
         }
         (void)image_compact(img);
-        exercise(img);
+        exercise(img, true);
         image_close(img);
     }
     unlink(path);

@@ -555,7 +555,9 @@ static void test_images(void **state)
         ok = ok && !memcmp(hd + 0x140, gd + 0x140, 12);               /* FSAVE env */
         ok = ok && !memcmp(hd + 0x140 + 28, gd + 0x140 + 28, 30);     /* FSAVE: the 3 loaded registers */
         ok = ok && !memcmp(hd + 0x200, gd + 0x200, 5);                /* FXSAVE FCW FSW FTW */
-        ok = ok && !memcmp(hd + 0x200 + 28, gd + 0x200 + 28, 4);      /* MXCSR_MASK */
+        /* MXCSR_MASK: the low 16 bits as the host's; above them an AMD host
+         * sets its MM bit (17), which caixa's Intel model does not have. */
+        ok = ok && !memcmp(hd + 0x200 + 28, gd + 0x200 + 28, 2) && !gd[0x200 + 30] && !gd[0x200 + 31];
         ok = ok && !memcmp(hd + 0x200 + 32, gd + 0x200 + 32, 48);     /* ST0-ST2 */
         if (!ok) {
             failures++;

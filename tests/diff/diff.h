@@ -169,6 +169,9 @@ uint64_t host_insn_addr(bool compat);
 /* True when the host's GS base is 0, so a GS override means the same as
  * none on both sides (64-bit mode). */
 bool host_gs_zero(void);
+/* True on an AMD host, where a few results differ from Intel's, which
+ * caixa (GenuineIntel) follows. */
+bool host_is_amd(void);
 /* True when a 16-bit code segment could be put in the host's LDT. */
 bool host_has_code16(void);
 /* Offset of the instruction under test in the region (its IP in 16-bit code). */

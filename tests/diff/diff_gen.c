@@ -509,6 +509,10 @@ static void gen_string(struct tcase *tc, struct rng *r, unsigned es)
         regs[6] |= rng_next(r) << 32;
         regs[7] |= rng_next(r) << 32;
         regs[1] |= rng_next(r) << 32;
+        /* A zero ECX: Intel processors still write ECX, ESI and EDI at the
+         * address size (zero-extending them), AMD's leave them alone. */
+        if (count == 0 && host_is_amd())
+            tc->skip_regs |= (uint16_t)((1u << 1) | (1u << 6) | (1u << 7));
     }
     if (df)
         tc->in.rflags |= DF_DF;

@@ -4,6 +4,7 @@
  * #UD ...) arrive as signals; the handler records the vector from the
  * kernel's trap number and jumps back out. */
 #define _GNU_SOURCE
+#include <cpuid.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +42,13 @@ static uint8_t altstack[1 << 16];
 bool host_has_code16(void)
 {
     return code16_ok;
+}
+
+bool host_is_amd(void)
+{
+    unsigned a, b, c, d;
+    /* "AuthenticAMD" in EBX, EDX, ECX */
+    return __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
 }
 
 bool host_gs_zero(void)

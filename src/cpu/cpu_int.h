@@ -101,6 +101,10 @@ static inline const struct insn *insn_leave(struct cpu *cpu, const struct insn *
     return NULL;
 }
 
+/* The block ends after record `in`, RIP at where it goes, from a
+ * specialised handler: the next block may run on at once (exec.c). */
+const struct insn *block_leave(struct cpu *cpu, const struct insn *in);
+
 /* Opcode maps. */
 #define OP1 0x000
 #define OP0F 0x100

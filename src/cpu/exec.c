@@ -170,7 +170,7 @@ static bool is_breakpoint(const struct cpu *cpu, uint64_t lin)
 static const struct insn *step_fall_out(struct cpu *cpu, const struct insn *in)
 {
     cpu->s.rip = insn_rip(cpu, in);
-    return insn_leave(cpu, in - 1);
+    return block_leave(cpu, in - 1);
 }
 
 /* The sentinel after record idx - 1, whose next address is entry + off. */
@@ -534,6 +534,67 @@ static struct block *lookup_block(struct cpu *cpu, struct block *prev)
     return b;
 }
 
+/* Requests from other threads: to leave cpu_run, a debugger's stop, SMP work. */
+static inline bool requests_pending(struct cpu *cpu)
+{
+    return atomic_load_explicit(&cpu->exit_request, memory_order_relaxed) |
+           atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed) |
+           atomic_load_explicit(&cpu->smp_request, memory_order_relaxed);
+}
+
+/* The block record `in` belongs to. */
+static struct block *block_of(const struct insn *in)
+{
+    return (struct block *)(void *)((char *)(uintptr_t)(in - in->idx) - offsetof(struct block, insns));
+}
+
+/* Whether anything was raised since cpu_run last looked that its checks
+ * between blocks would act on: a request or an interrupt from another
+ * thread, a data breakpoint hit, a change of the memory map. (What the
+ * guest does to IF, TF, the interrupt shadow, HLT or the mode goes
+ * through generic handlers that end their block into cpu_run.) */
+static inline bool nothing_raised(struct cpu *cpu)
+{
+    if (requests_pending(cpu) | atomic_load_explicit(&cpu->nmi_pending, memory_order_relaxed))
+        return false;
+    if (atomic_load_explicit(&cpu->intr_line, memory_order_relaxed) && (cpu->s.rflags & FL_IF))
+        return false;
+    return !cpu->dr_trap && cpu->mem_generation == cpu->mem->generation;
+}
+
+/* A 64-bit block left by a specialised handler (a taken branch, a CALL or
+ * RET, the fall-out), RIP at where it goes: the next block runs on from
+ * here, a tail call like the records' own, when cpu_run would do nothing
+ * but find it. That is, within cpu->run_limit (0 when anything was
+ * pending as the run began; at most LOOP_SLICE instructions on), nothing
+ * raised since, and the next block linked from this one or in the jump
+ * cache. Otherwise the block ends into cpu_run (insn_leave). */
+const struct insn *block_leave(struct cpu *cpu, const struct insn *in)
+{
+    uint64_t n = cpu->insn_count + in->pos + 1u;
+    if (n < cpu->run_limit && (cpu->mode & MODE_CS64) && nothing_raised(cpu)) {
+        uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
+        const struct block *b = block_of(in);
+        struct block *next = NULL;
+        for (int i = 0; i < 2; i++)
+            if (b->succ_lin[i] == lin && b->succ_epoch[i] == cpu->chain_epoch && b->succ[i])
+                next = b->succ[i];
+        if (!next) {
+            const struct jump_entry *j = &cpu->blocks->jump[jump_hash(lin)];
+            if (j->lin == lin && j->epoch == cpu->chain_epoch)
+                next = j->b;
+        }
+        if (next) {
+            cpu->insn_count = n;
+            cpu->blk_rip = cpu->s.rip;
+            cpu->block_end = false;     /* (a slow form's taken branch set it) */
+            prefetch_successors(next);
+            return next->insns[0].step(cpu, next->insns);
+        }
+    }
+    return insn_leave(cpu, in);
+}
+
 /* The block at CS:RIP, through prev's successor links when they still hold. */
 static struct block *next_block(struct cpu *cpu, struct block *prev)
 {
@@ -689,13 +750,6 @@ static enum cpu_exit debug_exit(struct cpu *cpu)
 /* Nothing that the top of the loop handles is pending: no request, no
  * interrupt to take, no shadow, HLT, single step, RF, breakpoint, trace or
  * map change (the budget aside). */
-static inline bool requests_pending(struct cpu *cpu)
-{
-    return atomic_load_explicit(&cpu->exit_request, memory_order_relaxed) |
-           atomic_load_explicit(&cpu->debug_stop, memory_order_relaxed) |
-           atomic_load_explicit(&cpu->smp_request, memory_order_relaxed);
-}
-
 static inline bool may_continue(struct cpu *cpu)
 {
     if (requests_pending(cpu) | atomic_load_explicit(&cpu->nmi_pending, memory_order_relaxed))
@@ -813,6 +867,8 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
             /* (A fault unwinds past this: counts are for statistics and budgets.) */
             const struct insn *last = cpu->blk_last;
             cpu->insn_count += last->pos + 1u;
+            /* The block it ended in: later ones may have run on (block_leave). */
+            b = prev = block_of(last);
         }
         /* Debug traps after the instruction: single step (SDM Vol. 3A
          * 17.3.1.4; MOV SS / POP SS delay it by one instruction, 6.8.3) and

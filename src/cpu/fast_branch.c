@@ -99,7 +99,7 @@ FAST_HANDLER(call_rel8)
     fast_store(p, 8, ret);
     cpu->s.regs[R_SP] -= 8;
     cpu->s.rip = target;
-    return insn_leave(cpu, in);
+    return block_leave(cpu, in);
 }
 
 /* C3 RET, C2 iw RET imm16 */
@@ -115,7 +115,7 @@ FAST_HANDLER(call_rel8)
             fast_raise(cpu, in, EXC_GP);                                                    \
         cpu->s.regs[R_SP] += 8 + ((rel) ? in->imm & 0xffff : 0);                            \
         cpu->s.rip = target;                                                                \
-        return insn_leave(cpu, in);                                                         \
+        return block_leave(cpu, in);                                                        \
     }
 FAST_PLAIN(ret, 4, ret_do, false)
 FAST_PLAIN(ret_imm, 4, ret_do, true)

@@ -51,7 +51,7 @@ FAST_INLINE const struct insn *fast_jumped(struct cpu *cpu, const struct insn *i
             return fast_next(cpu, to);
         }
     }
-    return insn_leave(cpu, in);
+    return block_leave(cpu, in);
 }
 
 /* The address of the running record in 64-bit code (insn_rip without

@@ -58,6 +58,41 @@ static void test_loop_count(void **state)
     check_loop_count(code, sizeof(code), 0, 1 + 2 * 1000 + 1);
 }
 
+/* Blocks run on into the next without cpu_run (block_leave) after a CALL,
+ * a RET and a JMP through a register, counted exactly; the block reached
+ * that way starts afresh: its not-taken JO (whose condition after DEC
+ * takes the slow form) falls through, whatever the indirect JMP before it
+ * asked of the block it left. */
+static void test_chain(void **state)
+{
+    (void)state;
+    static const uint8_t calls[] = {
+        0xb9, 0x64, 0x00, 0x00, 0x00,  /* 0: mov ecx, 100 */
+        0xe8, 0x06, 0x00, 0x00, 0x00,  /* 5: L: call F */
+        0xff, 0xc9,                    /* 10: dec ecx */
+        0x75, 0xf7,                    /* 12: jnz L */
+        0xf4,                          /* 14: hlt */
+        0x90,                          /* 15: nop */
+        0xff, 0xc3,                    /* 16: F: inc ebx */
+        0xc3,                          /* 18: ret */
+    };
+    check_loop_count(calls, sizeof(calls), 0, 1 + 5 * 100 + 1);
+    static const uint8_t jumps[] = {
+        0xba, 0x03, 0x00, 0x00, 0x00,              /* 0: mov edx, 3 */
+        0x48, 0x8d, 0x05, 0x09, 0x00, 0x00, 0x00,  /* 5: O: lea rax, [rip + 9] (L2) */
+        0xb9, 0x01, 0x00, 0x00, 0x00,              /* 12: mov ecx, 1 */
+        0xff, 0xe0,                                /* 17: jmp rax */
+        0x0f, 0x0b,                                /* 19: ud2 (never run) */
+        0xff, 0xc3,                                /* 21: L2: inc ebx */
+        0xff, 0xc9,                                /* 23: dec ecx */
+        0x70, 0xfa,                                /* 25: jo L2 (not taken; after DEC, its slow form) */
+        0xff, 0xca,                                /* 27: dec edx */
+        0x75, 0xe6,                                /* 29: jnz O */
+        0xf4,                                      /* 31: hlt */
+    };
+    check_loop_count(jumps, sizeof(jumps), 0, 1 + 8 * 3 + 1);
+}
+
 /* The budget ends an in-block loop at a block boundary, with the count
  * matching the registers. */
 static void test_loop_budget(void **state)
@@ -499,7 +534,7 @@ int main(void)
         cmocka_unit_test(test_ret_noncanonical), cmocka_unit_test(test_loop_request),
         cmocka_unit_test(test_shadow_superblock_jmp), cmocka_unit_test(test_nops),
         cmocka_unit_test(test_cmp_jcc),          cmocka_unit_test(test_cmp_jcc_loop),
-        cmocka_unit_test(test_cmp_jcc_shadow),
+        cmocka_unit_test(test_cmp_jcc_shadow),   cmocka_unit_test(test_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

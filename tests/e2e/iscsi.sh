@@ -10,7 +10,11 @@
 #     UNMAP, a CD/DVD LUN, a dropped connection, the target killed);
 #   - when caixa can boot from a disk image (the same boot sector from a
 #     plain file works): SeaBIOS boots tests/e2e/iscsi_boot.asm from an
-#     iSCSI LUN, which reads sector 1 and writes sector 2 through INT 13h.
+#     iSCSI LUN, which reads sector 1 and writes sector 2 through INT 13h;
+#   - CHAP: a target with an account refuses caixa without credentials and
+#     with a wrong password (one line, no password in it), and the guest
+#     boots from it with USER%PASSWORD in the URL and with libiscsi's
+#     LIBISCSI_CHAP_USERNAME/LIBISCSI_CHAP_PASSWORD.
 #   tests/e2e/iscsi.sh [CAIXA_BINARY]   (default $CAIXA, then $BUILD/caixa)
 # Exit 0 pass, 1 fail, 77 skipped (no tgtd/tgtadm, not root, tgtd does not start).
 set -u
@@ -145,7 +149,9 @@ boot() {
     grep -q "iscsi-boot: done" "$work/com1-$tag.txt" 2>/dev/null
 }
 marker="written by the guest through INT 13h"
+file_boots=0
 if boot "$work/boot-file.img" file; then
+    file_boots=1
     if boot "$url/5" iscsi; then
         ok "SeaBIOS boots from the iSCSI LUN"
     else
@@ -162,6 +168,38 @@ if boot "$work/boot-file.img" file; then
 else
     echo "skip boot from the LUN: caixa does not boot this sector from a disk file either" \
          "($(tail -n 1 "$work/debugcon-file.txt" 2>/dev/null))"
+fi
+
+# --- CHAP: a target that asks the initiator for a user and password ----------------
+chap_iqn=iqn.2026-12.org.caixa:chap
+chap_user=caixa-e2e
+chap_pass=chap-secret-2026
+cp "$work/boot-file.img" "$work/chap.img"
+setup_ok=1
+adm --mode target --op new --tid 2 --targetname $chap_iqn || setup_ok=0
+adm --mode logicalunit --op new --tid 2 --lun 1 --backing-store "$work/chap.img" || setup_ok=0
+adm --mode account --op new --user $chap_user --password $chap_pass || setup_ok=0
+adm --mode account --op bind --tid 2 --user $chap_user || setup_ok=0
+adm --mode target --op bind --tid 2 --initiator-address ALL || setup_ok=0
+if [ $setup_ok -eq 1 ]; then
+    chap_url=iscsi://127.0.0.1:$port/$chap_iqn/1
+    check_refused "CHAP target, no credentials" "$chap_url" "cannot connect: "
+    check_refused "CHAP target, a wrong password" "iscsi://$chap_user%not-the-secret@127.0.0.1:$port/$chap_iqn/1" \
+        "cannot connect: "
+    out=$(timeout 60 "$caixa" run --bios "$bios" --serial none \
+          --disk "iscsi://$chap_user%not-the-secret@127.0.0.1:$port/$chap_iqn/1" 2>&1 </dev/null)
+    [[ "$out" != *not-the-secret* ]] && ok "the refusal does not show the password" ||
+        bad "the refusal does not show the password" "$out"
+    if [ $file_boots -eq 1 ]; then
+        boot "iscsi://$chap_user%$chap_pass@127.0.0.1:$port/$chap_iqn/1" chap &&
+            ok "SeaBIOS boots from the CHAP target (USER%PASSWORD in the URL)" ||
+            bad "SeaBIOS boots from the CHAP target (USER%PASSWORD in the URL)" "$(cat "$work/err-chap.txt")"
+        LIBISCSI_CHAP_USERNAME=$chap_user LIBISCSI_CHAP_PASSWORD=$chap_pass boot "$chap_url" chap-env &&
+            ok "SeaBIOS boots from the CHAP target (LIBISCSI_CHAP_USERNAME/PASSWORD)" ||
+            bad "SeaBIOS boots from the CHAP target (LIBISCSI_CHAP_USERNAME/PASSWORD)" "$(cat "$work/err-chap-env.txt")"
+    fi
+else
+    bad "tgtadm: the CHAP target could not be set up"
 fi
 
 # --- the backend against the live target (kills tgtd at its end) -----------------

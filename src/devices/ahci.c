@@ -115,10 +115,15 @@ void ahci_set_tfd(struct ahci_port *pt, uint8_t status, uint8_t error)
     pt->tfd = (uint32_t)error << 8 | status;
 }
 
-/* The D2H register FIS that ends a command (SATA 10.3.5). */
-void ahci_post_d2h(struct ahci_port *pt, uint8_t status, uint8_t error, bool irq)
+/* The D2H register FIS that ends a command (SATA 10.3.5); its LBA fields
+ * (bytes 4-6 and 8-10) carry a failed command's first sector in error. */
+static void post_d2h_lba(struct ahci_port *pt, uint8_t status, uint8_t error, uint64_t lba, bool irq)
 {
     uint8_t fis[D2H_FIS_LEN] = {FIS_D2H, irq ? FIS_I : 0, status, error};
+    for (int i = 0; i < 3; i++) {
+        fis[4 + i] = (uint8_t)(lba >> (8 * i));
+        fis[8 + i] = (uint8_t)(lba >> (24 + 8 * i));
+    }
     ahci_set_tfd(pt, status, error);
     if (!ahci_post_fis(pt, RFIS_RFIS, fis, sizeof fis)) {
         ahci_port_raise(pt, PXIS_HBFS);
@@ -126,6 +131,11 @@ void ahci_post_d2h(struct ahci_port *pt, uint8_t status, uint8_t error, bool irq
     }
     if (irq)
         ahci_port_raise(pt, PXIS_DHRS | ((status & ATA_ERR) ? PXIS_TFES : 0));
+}
+
+void ahci_post_d2h(struct ahci_port *pt, uint8_t status, uint8_t error, bool irq)
+{
+    post_d2h_lba(pt, status, error, 0, irq);
 }
 
 /* A PIO data-in command ends with the PIO setup FIS's ending status
@@ -206,7 +216,7 @@ void ahci_cmd_finish(struct ahci_port *pt, unsigned slot, bool ncq, uint8_t stat
     } else {
         if (!err)
             pt->ci &= ~bit;
-        ahci_post_d2h(pt, status, error, true);
+        post_d2h_lba(pt, status, error, err ? lba : 0, true);
     }
 }
 

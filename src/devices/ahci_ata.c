@@ -33,9 +33,12 @@ void ahci_cmd_free(struct ahci_cmd *c)
 
 /* --- the completion --------------------------------------------------------- */
 
-static uint8_t errno_to_ata(int status)
+/* The error register for a failed command (ATA8-ACS error outputs): IDNF
+ * for an address out of range, UNC for a read the medium could not give,
+ * ABRT for a write or a flush it could not take (UNC is a read's only). */
+static uint8_t errno_to_ata(int status, bool read)
 {
-    return status == -EINVAL ? ATA_IDNF : status == -EROFS ? ATA_ABRT : ATA_UNC;
+    return status == -EINVAL ? ATA_IDNF : read && status != -EROFS ? ATA_UNC : ATA_ABRT;
 }
 
 /* Block device done: on its I/O thread, platform lock held. */
@@ -73,12 +76,13 @@ static void cmd_done(struct blk_req *req, int status)
     if (!c->ncq)
         ahci_set_prdbc(pt, c->slot, ok ? (uint32_t)c->bytes : 0);
     unsigned slot = c->slot;
-    bool ncq = c->ncq, pio_in = c->pio && c->kind == K_READ;
-    uint64_t lba = c->lba;
+    bool ncq = c->ncq, pio_in = c->pio && c->kind == K_READ, read = c->kind == K_READ;
+    /* A failed flush: the first sector in error (a write done behind). */
+    uint64_t lba = c->kind == K_FLUSH && !ok ? c->req.error_offset / BLK_SECTOR : c->lba;
     uint32_t bytes = (uint32_t)c->bytes;
     ahci_cmd_free(c);
     if (!ok) {
-        ahci_cmd_finish(pt, slot, ncq, ATA_STS_OK | ATA_ERR, errno_to_ata(status), lba);
+        ahci_cmd_finish(pt, slot, ncq, ATA_STS_OK | ATA_ERR, errno_to_ata(status, read), lba);
     } else if (pio_in) {
         pt->ci &= ~(1u << slot);
         ahci_post_pio_setup(pt, (uint16_t)bytes, ATA_STS_OK);

@@ -189,6 +189,9 @@ void ide_ata_xfer_end(struct ide_dev *d);
 void ide_atapi_xfer_end(struct ide_dev *d);
 /* A medium request failed: status as from the blockdev. */
 void ide_xfer_failed(struct ide_dev *d, int status);
+/* The address of the first sector in error into the LBA registers, all
+ * 48 bits (ATA error outputs). */
+void ide_error_lba(struct ide_dev *d, uint64_t lba);
 
 /* ide_ata.c */
 void ide_ata_identify(struct ide_dev *d, uint16_t *w);

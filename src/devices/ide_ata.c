@@ -189,12 +189,17 @@ static void read_write(struct ide_dev *d, unsigned flags)
     ide_xfer_start(d);
 }
 
+/* FLUSH CACHE, or the flush that ends a write with the write cache off:
+ * a failure is ABRT with the first sector in error in the LBA registers
+ * (ATA8-ACS 7.14/7.15 error outputs), a write done behind included. */
 static void flush_done(struct ide_dev *d, int status)
 {
-    if (status < 0)
+    if (status < 0) {
+        ide_error_lba(d, d->req.error_offset / BLK_SECTOR);
         ide_cmd_error(d, ATA_ER_ABRT);
-    else
+    } else {
         ide_cmd_done(d);
+    }
 }
 
 /* PIO data-in ends without an interrupt (ATA-6 9.5); everything else

@@ -400,6 +400,16 @@ void ide_xfer_start(struct ide_dev *d)
     }
 }
 
+void ide_error_lba(struct ide_dev *d, uint64_t lba)
+{
+    d->tf.lba_low = (uint8_t)lba;
+    d->tf.lba_mid = (uint8_t)(lba >> 8);
+    d->tf.lba_high = (uint8_t)(lba >> 16);
+    d->tf.hob_lba_low = (uint8_t)(lba >> 24);
+    d->tf.hob_lba_mid = (uint8_t)(lba >> 32);
+    d->tf.hob_lba_high = (uint8_t)(lba >> 40);
+}
+
 void ide_xfer_failed(struct ide_dev *d, int status)
 {
     d->x.active = false;
@@ -412,15 +422,8 @@ void ide_xfer_failed(struct ide_dev *d, int status)
             ide_atapi_error(d, 0x03, 0x11, 0x00);   /* MEDIUM ERROR, UNRECOVERED READ ERROR */
         return;
     }
-    /* The failing sector's address goes in the LBA registers (ATA-6 8.x
-     * error outputs); reads report UNC, writes ABRT, a range error IDNF. */
-    uint64_t lba = d->req.offset / BLK_SECTOR;
-    d->tf.lba_low = (uint8_t)lba;
-    d->tf.lba_mid = (uint8_t)(lba >> 8);
-    d->tf.lba_high = (uint8_t)(lba >> 16);
-    d->tf.hob_lba_low = (uint8_t)(lba >> 24);
-    d->tf.hob_lba_mid = (uint8_t)(lba >> 32);
-    d->tf.hob_lba_high = (uint8_t)(lba >> 40);
+    /* Reads report UNC, writes ABRT, a range error IDNF. */
+    ide_error_lba(d, d->req.offset / BLK_SECTOR);
     uint8_t err = ATA_ER_ABRT;
     if (status == -EINVAL)
         err = ATA_ER_IDNF;

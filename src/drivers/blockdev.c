@@ -28,6 +28,7 @@ struct blockdev {
     int trying;                   /* requests vCPUs are trying at once (try_now) */
     uint64_t behind;              /* bytes of writes queued behind (write_behind) */
     int behind_error;             /* the first such write's failure since the last FLUSH */
+    uint64_t behind_error_offset; /* ... and where it was to go */
     pthread_t thread;
 
     pthread_mutex_t *vm_lock;
@@ -85,6 +86,8 @@ static int do_request(struct blockdev *bd, struct blk_backend *be, struct blk_re
         pthread_mutex_lock(&bd->qlock);
         int e = bd->behind_error;
         bd->behind_error = 0;
+        if (e && rc == 0)
+            r->error_offset = bd->behind_error_offset;
         pthread_mutex_unlock(&bd->qlock);
         return rc < 0 ? rc : e;
     }
@@ -214,8 +217,10 @@ static void behind_done(struct blk_req *r, int status)
     struct blockdev *bd = w->bd;
     pthread_mutex_lock(&bd->qlock);
     bd->behind -= w->iov.iov_len;
-    if (status < 0 && !bd->behind_error)
+    if (status < 0 && !bd->behind_error) {
         bd->behind_error = status;
+        bd->behind_error_offset = w->req.offset;
+    }
     pthread_mutex_unlock(&bd->qlock);
     free(w);
 }
@@ -252,6 +257,7 @@ static bool write_behind(struct blockdev *bd, struct blk_req *r)
 
 void blockdev_submit(struct blockdev *bd, struct blk_req *req)
 {
+    req->error_offset = req->op == BLK_FLUSH ? 0 : req->offset;
     pthread_mutex_lock(&bd->qlock);
     if (try_now(bd, req) == -EAGAIN && !write_behind(bd, req))
         enqueue(bd, req);

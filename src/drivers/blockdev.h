@@ -40,6 +40,11 @@ struct blk_req {
     /* status: 0, or a negative errno (-EIO: the image failed, -EROFS:
      * read-only medium, -ENOMEDIUM: no medium, -EINVAL: out of range). */
     void (*done)(struct blk_req *req, int status);
+    /* For done() with a failed status: the byte offset of the first sector
+     * in error, for the device's error outputs (ATA's LBA): the request's
+     * own; for a FLUSH that reports a write done behind, that write's
+     * (one whose own flush failed: 0). Set by blockdev_submit. */
+    uint64_t error_offset;
     void *opaque;               /* the device's */
     struct blk_req *next_;      /* the queue's */
 };

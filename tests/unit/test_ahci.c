@@ -7,6 +7,8 @@
 #include "apic_test_util.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -590,6 +592,47 @@ static void test_errors(void **st)
     fx_free(&f);
 }
 
+/* A write the host refuses after the port completed it (written behind;
+ * RLIMIT_FSIZE below its offset gives EFBIG) fails the FLUSH CACHE EXT
+ * after it: ABRT, with that write's sector in the D2H FIS's LBA (ATA8-ACS
+ * 7.15 error outputs); the next FLUSH succeeds. */
+static void test_flush_reports_write_behind(void **st)
+{
+    (void)st;
+    struct fx f = fx_new(1);
+    driver_init(&f);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = (struct rlimit){256u << 10, old.rlim_max};
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    const uint64_t lba = 1500;
+    struct prd p = {BUF(0), 512};
+    build_cmd(&f, 0, 0x35, lba, 1, 0, true, &p, 1);
+    wr(&f, P0(PX_CI), 1);
+    wait_clear(&f, P0(PX_CI), 1);
+    assert_int_equal(rd(&f, P0(PX_TFD)) & 0xFF, 0x50);
+    wr(&f, P0(PX_IS), 0xFFFFFFFF);
+    build_cmd(&f, 1, 0xEA, 0, 0, 0, false, NULL, 0);
+    wr(&f, P0(PX_CI), 2);
+    for (int i = 0; i < 1000 && !(rd(&f, P0(PX_IS)) & IS_TFES); i++)
+        usleep(1000);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_true(rd(&f, P0(PX_IS)) & IS_TFES);
+    assert_int_equal(rd(&f, P0(PX_TFD)), 0x04u << 8 | 0x51);
+    uint8_t fis[20];
+    mem_r(&f, FB0 + 0x40, fis, sizeof fis);          /* the D2H register FIS (AHCI 4.2.1) */
+    uint64_t got = fis[4] | (uint64_t)fis[5] << 8 | (uint64_t)fis[6] << 16 | (uint64_t)fis[8] << 24 |
+                   (uint64_t)fis[9] << 32 | (uint64_t)fis[10] << 40;
+    assert_int_equal(got, lba);
+    restart_port(&f);
+    build_cmd(&f, 1, 0xEA, 0, 0, 0, false, NULL, 0);
+    wr(&f, P0(PX_CI), 2);
+    wait_clear(&f, P0(PX_CI), 2);
+    assert_int_equal(rd(&f, P0(PX_TFD)) & 0xFF, 0x50);
+    fx_free(&f);
+}
+
 /* A failed queued command: SDB with ERR, its tag left in PxSACT, the NCQ
  * command error log (READ LOG EXT 10h) names it. */
 static void test_ncq_error_log(void **st)
@@ -852,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_dma_read_write),
         cmocka_unit_test(test_ncq),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_flush_reports_write_behind),
         cmocka_unit_test(test_ncq_error_log),
         cmocka_unit_test(test_atapi),
         cmocka_unit_test(test_msi),

@@ -234,7 +234,7 @@ static void flush_now(struct blockdev *bd, struct req *q)
 
 /* Writes behind, as a disk with its write cache on: done at once, seen by
  * the reads after them, in the file once a FLUSH is done; a failed one is
- * reported by the next FLUSH. */
+ * reported by the next FLUSH, with its offset. */
 static void test_write_behind(void **st)
 {
     (void)st;
@@ -278,6 +278,7 @@ static void test_write_behind(void **st)
     flush_now(bd, &f);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     assert_true(f.status < 0);
+    assert_int_equal(f.r.error_offset, 6 * MiB);   /* where the failed write went */
     flush_now(bd, &f);
     assert_int_equal(f.status, 0);
     assert_int_equal(pread(fd, file, SMALL, 6 * MiB), (ssize_t)SMALL);

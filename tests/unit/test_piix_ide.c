@@ -6,6 +6,8 @@
  * SFF-8038i bus-master status semantics. */
 #include <fcntl.h>
 #include <stdio.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #define SEC_CTL 0x376
 #define REG_DATA 0
 #define REG_ERR 1
+#define REG_FEATURE 1                 /* written: the features register */
 #define REG_COUNT 2
 #define REG_LOW 3
 #define REG_MID 4
@@ -413,6 +416,56 @@ static void test_pio_read_write(void **st)
     assert_int_equal(dt_gsi(vm, IRQ_PRI), 0);
     outb(vm, PRI_CTL, 0);
     assert_int_equal(dt_gsi(vm, IRQ_PRI), 1);
+    env_free(&e);
+}
+
+/* A write the host refuses after the drive said it was done (written
+ * behind: RLIMIT_FSIZE below its offset gives EFBIG) fails the FLUSH
+ * CACHE after it: ABRT, with that write's sector in the LBA registers
+ * (ATA8-ACS 7.14 error outputs). With the write cache off, the write
+ * command itself fails so, at its own flush. */
+static void write_fails_at_flush(struct vm *vm, uint32_t lba, bool wcache)
+{
+    uint8_t sector[512];
+    memset(sector, 0x5a, sizeof sector);
+    lba28(vm, PRI, 0, lba, 1);
+    outb(vm, PRI + REG_CMD, 0x30);
+    assert_int_equal(wait_not_busy(vm, PRI_CTL) & ST_DRQ, ST_DRQ);
+    for (unsigned i = 0; i < 512; i += 4)
+        outl(vm, PRI + REG_DATA, (uint32_t)get_le(sector + i, 4));
+    uint8_t st = wait_not_busy(vm, PRI_CTL);
+    if (wcache) {
+        assert_int_equal(st & ST_ERR, 0);
+        lba28(vm, PRI, 0, 0, 0);     /* the LBA registers start at 0 */
+        outb(vm, PRI + REG_CMD, 0xE7);
+        st = wait_not_busy(vm, PRI_CTL);
+    }
+    assert_int_equal(st & ST_ERR, ST_ERR);
+    assert_int_equal(inb(vm, PRI + REG_ERR), ER_ABRT);
+    uint32_t got = inb(vm, PRI + REG_LOW) | inb(vm, PRI + REG_MID) << 8 | inb(vm, PRI + REG_HIGH) << 16;
+    assert_int_equal(got, lba);
+}
+
+static void test_write_behind_failure(void **st)
+{
+    (void)st;
+    struct env e;
+    env_new(&e);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = (struct rlimit){1u << 20, old.rlim_max};
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    write_fails_at_flush(e.vm, 4100, true);
+    /* SET FEATURES: write cache off. */
+    outb(e.vm, PRI + REG_FEATURE, 0x82);
+    outb(e.vm, PRI + REG_CMD, 0xEF);
+    assert_int_equal(wait_not_busy(e.vm, PRI_CTL) & ST_ERR, 0);
+    write_fails_at_flush(e.vm, 5001, false);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    /* Then a FLUSH has nothing left to report. */
+    outb(e.vm, PRI + REG_CMD, 0xE7);
+    assert_int_equal(wait_not_busy(e.vm, PRI_CTL) & ST_ERR, 0);
     env_free(&e);
 }
 
@@ -868,6 +921,7 @@ int main(void)
         cmocka_unit_test(test_identify),
         cmocka_unit_test(test_pio_read_write),
         cmocka_unit_test(test_lba48),
+        cmocka_unit_test(test_write_behind_failure),
         cmocka_unit_test(test_dma),
         cmocka_unit_test(test_atapi_basic),
         cmocka_unit_test(test_atapi_toc_config),

@@ -138,6 +138,7 @@ struct ide_dev {
     bool tray_open;                   /* the guest ejected the medium */
     bool locked;                      /* PREVENT ALLOW MEDIUM REMOVAL */
     uint32_t cd_sectors;              /* 2048-byte sectors */
+    uint32_t cd_pos;                  /* the head: the last sector read or sought */
 
     /* The current command's data phase and medium request. */
     struct ide_xfer x;

@@ -1,7 +1,7 @@
 /* The ATAPI CD/DVD drive's command layer (see ide.h): IDENTIFY PACKET
  * DEVICE and the packet commands a BIOS, a boot loader and an OS use to
  * find and read a disc: TEST UNIT READY, REQUEST SENSE, INQUIRY, READ
- * CAPACITY, READ(10)/(12)/CD, MODE SENSE(10), READ TOC/PMA/ATIP, GET
+ * CAPACITY, READ(10)/(12)/CD, MODE SENSE(10), READ SUB-CHANNEL, READ TOC/PMA/ATIP, GET
  * CONFIGURATION, GET EVENT STATUS NOTIFICATION, START STOP UNIT, PREVENT
  * ALLOW MEDIUM REMOVAL, MECHANISM STATUS, READ DISC INFORMATION, SET CD
  * SPEED, SEEK. The disc is one data track (mode 1) from LBA 0.
@@ -23,6 +23,7 @@
 #define OP_READ_CAPACITY 0x25
 #define OP_READ10 0x28
 #define OP_SEEK10 0x2B
+#define OP_READ_SUBCHANNEL 0x42
 #define OP_READ_TOC 0x43
 #define OP_GET_CONFIGURATION 0x46
 #define OP_GET_EVENT_STATUS 0x4A
@@ -105,6 +106,16 @@
 /* READ DISC INFORMATION (MMC-3 5.17). */
 #define DISC_INFO_LEN 34
 #define DISC_COMPLETE 0x0E            /* last session complete, disc finalized */
+
+/* READ SUB-CHANNEL (MMC-3 5.22): the header, then one of three formats. */
+#define SUBCH_HEADER_LEN 4
+#define SUBCH_SUBQ 0x40                /* CDB byte 2: return sub-Q data */
+#define SUBCH_POSITION 0x01            /* CD current position */
+#define SUBCH_MCN 0x02                 /* media catalog number */
+#define SUBCH_ISRC 0x03                /* a track's ISRC */
+#define SUBCH_POSITION_LEN 12
+#define SUBCH_CODE_LEN 20              /* MCN and ISRC: MCVAL/TCVAL clear, no code */
+#define AUDIO_STATUS_NONE 0x15         /* no current audio status to return */
 
 #define MECH_STATUS_LEN 8
 #define MECH_DOOR_OPEN 0x10
@@ -245,6 +256,7 @@ static void read_sectors(struct ide_dev *d, uint32_t lba, uint32_t count)
         ide_atapi_xfer_end(d);
         return;
     }
+    d->cd_pos = lba + count - 1;
     memset(&d->x, 0, sizeof(d->x));
     d->x.offset = (uint64_t)lba * BLK_CD_SECTOR;
     d->x.left = (uint64_t)count * BLK_CD_SECTOR;
@@ -316,18 +328,22 @@ static void read_capacity(struct ide_dev *d, const uint8_t *c)
     reply(d, 8, 8);
 }
 
-/* Writes a TOC address: LBA, or MSF (0, M, S, F) of LBA + 150. */
-static void put_addr(uint8_t *p, uint32_t lba, bool msf)
+/* Writes frames as MSF: 0, M, S, F. */
+static void put_msf(uint8_t *p, uint64_t f)
 {
-    if (!msf) {
-        put_be32(p, lba);
-        return;
-    }
-    uint64_t f = (uint64_t)lba + MSF_LBA_OFFSET;
     p[0] = 0;
     p[1] = (uint8_t)(f / (SECS_PER_MIN * FRAMES_PER_SEC));
     p[2] = (uint8_t)(f / FRAMES_PER_SEC % SECS_PER_MIN);
     p[3] = (uint8_t)(f % FRAMES_PER_SEC);
+}
+
+/* Writes a TOC address: LBA, or MSF of LBA + 150. */
+static void put_addr(uint8_t *p, uint32_t lba, bool msf)
+{
+    if (msf)
+        put_msf(p, (uint64_t)lba + MSF_LBA_OFFSET);
+    else
+        put_be32(p, lba);
 }
 
 static void read_toc(struct ide_dev *d, const uint8_t *c)
@@ -548,6 +564,56 @@ static void start_stop(struct ide_dev *d, const uint8_t *c)
     ide_atapi_xfer_end(d);
 }
 
+/* READ SUB-CHANNEL: no audio is ever played, so no audio status; the
+ * current position is the head's, in the one data track; the disc has no
+ * media catalog number and its track no ISRC. */
+static void read_subchannel(struct ide_dev *d, const uint8_t *c)
+{
+    bool msf = c[1] & 2;
+    unsigned format = c[3];
+    if (!need_medium(d))
+        return;
+    uint8_t *b = d->buf;
+    uint32_t len = 0;
+    memset(b, 0, SUBCH_HEADER_LEN + SUBCH_CODE_LEN);
+    b[1] = AUDIO_STATUS_NONE;
+    if (c[2] & SUBCH_SUBQ) {
+        uint8_t *p = b + SUBCH_HEADER_LEN;
+        switch (format) {
+        case SUBCH_POSITION:
+            len = SUBCH_POSITION_LEN;
+            p[1] = TOC_ADR_CTL;
+            p[2] = 1;                               /* track */
+            p[3] = 1;                               /* index */
+            put_addr(p + 4, d->cd_pos, msf);
+            /* within the track (from LBA 0): its MSF has no pre-gap */
+            if (msf)
+                put_msf(p + 8, d->cd_pos);
+            else
+                put_be32(p + 8, d->cd_pos);
+            break;
+        case SUBCH_MCN:
+            len = SUBCH_CODE_LEN;
+            break;
+        case SUBCH_ISRC:
+            if (c[6] != 1) {                        /* the one track */
+                invalid_field(d);
+                return;
+            }
+            len = SUBCH_CODE_LEN;
+            p[1] = TOC_ADR_CTL;
+            p[2] = 1;
+            break;
+        default:
+            invalid_field(d);
+            return;
+        }
+        p[0] = (uint8_t)format;
+    }
+    put_be16(b + 2, len);
+    reply(d, SUBCH_HEADER_LEN + len, be16(c + 7));
+}
+
 static void mechanism_status(struct ide_dev *d, const uint8_t *c)
 {
     uint8_t *b = d->buf;
@@ -629,10 +695,15 @@ void ide_atapi_packet(struct ide_dev *d)
     case OP_SEEK10:
         if (!need_medium(d))
             return;
-        if (be32(c + 2) >= d->cd_sectors)
+        if (be32(c + 2) >= d->cd_sectors) {
             ide_atapi_error(d, SK_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE, 0);
-        else
+        } else {
+            d->cd_pos = be32(c + 2);
             ide_atapi_xfer_end(d);
+        }
+        return;
+    case OP_READ_SUBCHANNEL:
+        read_subchannel(d, c);
         return;
     case OP_READ_TOC:
         read_toc(d, c);

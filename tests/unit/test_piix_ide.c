@@ -733,6 +733,73 @@ static void test_atapi_basic(void **st)
     env_free(&e);
 }
 
+/* READ SUB-CHANNEL (MMC-3 5.22): no audio status; the current position
+ * is the last sector read (LBA and MSF, absolute and within track 1); no
+ * media catalog number, no ISRC. */
+static void test_atapi_subchannel(void **st)
+{
+    (void)st;
+    struct env e;
+    env_new(&e);
+    struct vm *vm = e.vm;
+    uint8_t b[4 * 2048], s;
+    uint8_t rd[12] = {0x28, 0, 0, 0, 0, 40, 0, 0, 4};       /* LBA 40-43 */
+    assert_int_equal(atapi_in(vm, rd, b, sizeof b, &s), 4 * 2048);
+    uint8_t sub[12] = {0x42, 0, 0x40, 0x01, 0, 0, 0, 0, 64};
+    assert_int_equal(atapi_in(vm, sub, b, sizeof b, &s), 16);
+    assert_int_equal(s & ST_ERR, 0);
+    assert_int_equal(b[1], 0x15);                             /* no current audio status */
+    assert_int_equal(b[2] << 8 | b[3], 12);
+    assert_int_equal(b[4], 1);                                /* format: current position */
+    assert_int_equal(b[5], 0x14);                             /* ADR 1, data track */
+    assert_int_equal(b[6], 1);
+    assert_int_equal(b[7], 1);
+    assert_int_equal(b[8] << 24 | b[9] << 16 | b[10] << 8 | b[11], 43);
+    assert_int_equal(b[12] << 24 | b[13] << 16 | b[14] << 8 | b[15], 43);
+    /* In MSF: 43 + 150 = 00:02:43 on the disc, 00:00:43 in the track. */
+    sub[1] = 2;
+    assert_int_equal(atapi_in(vm, sub, b, sizeof b, &s), 16);
+    assert_int_equal(b[9] << 16 | b[10] << 8 | b[11], 0x00022B);
+    assert_int_equal(b[13] << 16 | b[14] << 8 | b[15], 0x00002B);
+    /* SEEK moves the head. */
+    uint8_t seek[12] = {0x2B, 0, 0, 0, 0, 7};
+    atapi_in(vm, seek, b, sizeof b, &s);
+    sub[1] = 0;
+    assert_int_equal(atapi_in(vm, sub, b, sizeof b, &s), 16);
+    assert_int_equal(b[11], 7);
+    /* Without SUBQ: the header alone. */
+    sub[2] = 0;
+    assert_int_equal(atapi_in(vm, sub, b, sizeof b, &s), 4);
+    assert_int_equal(b[2] << 8 | b[3], 0);
+    /* Media catalog number, ISRC of track 1: none valid (MCVAL, TCVAL). */
+    uint8_t mcn[12] = {0x42, 0, 0x40, 0x02, 0, 0, 0, 0, 64};
+    assert_int_equal(atapi_in(vm, mcn, b, sizeof b, &s), 24);
+    assert_int_equal(b[4], 2);
+    assert_int_equal(b[8] & 0x80, 0);
+    uint8_t isrc[12] = {0x42, 0, 0x40, 0x03, 0, 0, 1, 0, 64};
+    assert_int_equal(atapi_in(vm, isrc, b, sizeof b, &s), 24);
+    assert_int_equal(b[4], 3);
+    assert_int_equal(b[6], 1);
+    assert_int_equal(b[8] & 0x80, 0);
+    /* The allocation length cuts the reply. */
+    sub[2] = 0x40;
+    sub[8] = 8;
+    assert_int_equal(atapi_in(vm, sub, b, sizeof b, &s), 8);
+    /* A track that is not there, a format that is not: 5/24. */
+    uint8_t key, asc;
+    isrc[6] = 2;
+    atapi_in(vm, isrc, b, sizeof b, &s);
+    assert_int_equal(s & ST_ERR, ST_ERR);
+    sense(vm, &key, &asc);
+    assert_int_equal(key, 5);
+    assert_int_equal(asc, 0x24);
+    mcn[3] = 0x07;
+    atapi_in(vm, mcn, b, sizeof b, &s);
+    sense(vm, &key, &asc);
+    assert_int_equal(asc, 0x24);
+    env_free(&e);
+}
+
 static void test_atapi_toc_config(void **st)
 {
     (void)st;
@@ -925,6 +992,7 @@ int main(void)
         cmocka_unit_test(test_dma),
         cmocka_unit_test(test_atapi_basic),
         cmocka_unit_test(test_atapi_toc_config),
+        cmocka_unit_test(test_atapi_subchannel),
         cmocka_unit_test(test_atapi_media),
         cmocka_unit_test(test_atapi_dma),
     };

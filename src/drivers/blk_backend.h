@@ -25,6 +25,9 @@ struct blk_backend_ops {
      * host's disk; -EAGAIN otherwise (the I/O thread then does it). */
     int (*try_readv)(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*try_writev)(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt);
+    /* Optional, from a vCPU: try_readv while the I/O thread runs another
+     * read of the same drive (blockdev.c's split reads). */
+    int (*try_readv_beside)(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*flush)(struct blk_backend *be);
     int (*discard)(struct blk_backend *be, uint64_t off, uint64_t len);  /* NULL: nothing */
     uint64_t (*size)(struct blk_backend *be);

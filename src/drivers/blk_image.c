@@ -47,6 +47,12 @@ static int bi_try_readv(struct blk_backend *be, uint64_t off, const struct iovec
     return rc == -EAGAIN || rc == 0 ? rc : -EIO;
 }
 
+static int bi_try_readv_beside(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    int rc = image_try_readv_beside(img_of(be), off, iov, iovcnt);
+    return rc == -EAGAIN || rc == 0 ? rc : -EIO;
+}
+
 static int bi_try_writev(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt)
 {
     int rc = image_try_writev(img_of(be), off, iov, iovcnt);
@@ -81,6 +87,7 @@ static const struct blk_backend_ops blk_image_ops = {
     .writev = bi_writev,
     .try_readv = bi_try_readv,
     .try_writev = bi_try_writev,
+    .try_readv_beside = bi_try_readv_beside,
     .flush = bi_flush,
     .discard = bi_discard,
     .size = bi_size,

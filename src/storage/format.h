@@ -88,6 +88,10 @@ typedef struct image_format {
      * (corrupt metadata). NULL: a request goes buffer by buffer through
      * read()/write(). */
     int (*map)(struct image *img, uint64_t off, uint64_t len, unsigned flags, struct image_extent *out);
+    /* map() only reads what open() and writes set up, nothing it loads or
+     * caches itself (raw, VDI): image_try_readv_beside may call it, with
+     * no lock, beside a read running on another thread. */
+    bool map_in_memory;
     int (*flush)(struct image *img);                              /* NULL: fdatasync */
     int (*discard)(struct image *img, uint64_t off, uint64_t len); /* NULL: nothing */
     /* Writes a new image into fd (empty, opened read-write). o->size is

@@ -64,6 +64,12 @@ int image_writev(struct image *img, uint64_t off, const struct iovec *iov, int i
  * write again. */
 int image_try_readv(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
 int image_try_writev(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
+/* image_try_readv without the chain's lock, for a second reader beside one
+ * that holds it (a drive reading the two halves of a large request at
+ * once): only a top image without a parent whose block map is all in
+ * memory (raw, VDI), -EAGAIN otherwise. The caller sees to it that no
+ * write runs on the chain meanwhile. */
+int image_try_readv_beside(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
 int image_flush(struct image *img);
 /* The guest no longer needs these bytes (TRIM/UNMAP/DISCARD); they read as
  * zeros afterwards only if the format can say so, otherwise unchanged.

@@ -313,3 +313,14 @@ int image_try_writev(struct image *img, uint64_t off, const struct iovec *iov, i
 {
     return request(img, off, iov, iovcnt, true, true);
 }
+
+int image_try_readv_beside(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt)
+{
+    int rc = vec_check(img, off, iov, iovcnt, false);
+    if (rc <= 0)
+        return rc;
+    if (!img->fmt->map || !img->fmt->map_in_memory || img->parent)
+        return -EAGAIN;
+    struct cursor c = {iov, iovcnt, 0};
+    return vec_io(img, off, &c, iov_total(iov, iovcnt), false, true);
+}

@@ -116,6 +116,7 @@ static const image_format raw_format = {
     .read = raw_read,
     .write = raw_write,
     .map = raw_map,
+    .map_in_memory = true,
     .discard = raw_discard,
     .create = raw_create,
     .resize = raw_resize,

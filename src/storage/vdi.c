@@ -850,6 +850,7 @@ static const image_format vdi_format = {
     .read = vdi_read,
     .write = vdi_write,
     .map = vdi_map,
+    .map_in_memory = true,
     .flush = vdi_flush,
     .discard = vdi_discard,
     .create = vdi_create,

@@ -86,6 +86,22 @@ int fdatasync(int fd)
     return (int)syscall(SYS_fdatasync, fd);
 }
 
+/* preadv2 with RWF_NOWAIT, as the image layer's try reads make it: counted
+ * when the test's own thread (a vCPU's stand-in) makes it, with the
+ * offset of the last one. */
+static pthread_t test_thread;
+static atomic_int nowait_here;
+static _Atomic uint64_t nowait_at;
+
+ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)
+{
+    if ((flags & RWF_NOWAIT) && pthread_equal(pthread_self(), test_thread)) {
+        atomic_fetch_add(&nowait_here, 1);
+        atomic_store(&nowait_at, (uint64_t)offset);
+    }
+    return syscall(SYS_preadv2, fd, iov, iovcnt, (long)offset, 0L, flags);
+}
+
 static int setup(void **st)
 {
     (void)st;
@@ -93,6 +109,7 @@ static int setup(void **st)
     pthread_mutexattr_init(&a);
     pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&vm_lock, &a);
+    test_thread = pthread_self();
     strcpy(path, "/tmp/caixa-blockdev-XXXXXX");
     int fd = mkstemp(path);
     if (fd < 0 || ftruncate(fd, 8 * MiB) < 0)
@@ -130,6 +147,60 @@ static int teardown(void **st)
     (void)st;
     unlink(path);
     return 0;
+}
+
+/* A read of 1 MiB or more on an idle drive is cut in two: the submitting
+ * thread reads the second half from the page cache (one RWF_NOWAIT read at
+ * the cut) while the I/O thread reads the first; the bytes are the file's
+ * wherever the cut falls (through a buffer, between two). A smaller one is
+ * not cut. */
+static void test_large_read_split(void **st)
+{
+    (void)st;
+    struct blockdev *bd = open_drive();
+    static uint8_t buf[2 * MiB], file[2 * MiB];
+    int fd = open(path, O_RDONLY);
+    static const size_t shapes[][3] = {
+        {100 * 1024, 900 * 1024, 24 * 1024},     /* 1 MiB: the cut through the second buffer */
+        {512 * 1024, 512 * 1024, 0},             /* 1 MiB: the cut between two */
+        {MiB, 512 * 1024, 512 * 1024},           /* 2 MiB */
+    };
+    for (size_t k = 0; k < 3; k++) {
+        struct req q;
+        struct iovec iov[3];
+        uint64_t total = 0;
+        int n = 0;
+        for (int i = 0; i < 3; i++)
+            if (shapes[k][i]) {
+                iov[n++] = (struct iovec){buf + total, shapes[k][i]};
+                total += shapes[k][i];
+            }
+        uint64_t off = (k + 1) * MiB + 4096;
+        memset(buf, 0xee, sizeof buf);
+        prep(&q, BLK_READ, off, NULL, 0);
+        q.r.iov = iov;
+        q.r.iovcnt = n;
+        atomic_store(&nowait_here, 0);
+        submit_as_device(bd, &q);
+        assert_int_equal(q.status, 0);
+        assert_true(q.lock_held);
+        assert_int_equal(pread(fd, file, total, (off_t)off), (ssize_t)total);
+        assert_memory_equal(buf, file, total);
+        assert_int_equal(atomic_load(&nowait_here), 1);
+        assert_int_equal(atomic_load(&nowait_at), off + total / 2);
+    }
+    /* Half a MiB: the I/O thread reads it all. */
+    struct req q;
+    prep(&q, BLK_READ, 0, buf, MiB / 2);
+    atomic_store(&nowait_here, 0);
+    submit_as_device(bd, &q);
+    assert_int_equal(q.status, 0);
+    assert_int_equal(atomic_load(&nowait_here), 0);
+    assert_int_equal(pread(fd, file, MiB / 2, 0), (ssize_t)(MiB / 2));
+    assert_memory_equal(buf, file, MiB / 2);
+    close(fd);
+    blockdev_detach(bd);
+    blockdev_close(bd);
 }
 
 static void test_small_completes_at_once(void **st)
@@ -331,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_queued_go_through_the_thread),
         cmocka_unit_test(test_write_behind),
         cmocka_unit_test(test_write_through_flushes),
+        cmocka_unit_test(test_large_read_split),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -508,16 +508,21 @@ static unsigned jump_hash(uint64_t lin)
     return (unsigned)((lin * 0x9e3779b97f4a7c15ull) >> (64 - JUMP_BITS));
 }
 
+/* The block the jump cache holds for linear address lin, or NULL. */
+static inline struct block *jump_cached(struct cpu *cpu, uint64_t lin)
+{
+    const struct jump_entry *j = &cpu->blocks->jump[jump_hash(lin)];
+    return j->lin == lin && j->epoch == cpu->chain_epoch ? j->b : NULL;
+}
+
 /* The block at CS:RIP through the jump cache or the hash, linked after
  * prev (if any) for next time. */
 static struct block *lookup_block(struct cpu *cpu, struct block *prev)
 {
     uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
-    struct jump_entry *j = &cpu->blocks->jump[jump_hash(lin)];
-    struct block *found;
-    if (j->lin == lin && j->epoch == cpu->chain_epoch) {
-        found = j->b;
-    } else {
+    struct block *found = jump_cached(cpu, lin);
+    if (!found) {
+        struct jump_entry *j = &cpu->blocks->jump[jump_hash(lin)];
         found = find_block(cpu);
         if (found->valid)
             *j = (struct jump_entry){.lin = lin, .b = found, .epoch = cpu->chain_epoch};
@@ -548,18 +553,18 @@ static struct block *block_of(const struct insn *in)
     return (struct block *)(void *)((char *)(uintptr_t)(in - in->idx) - offsetof(struct block, insns));
 }
 
-/* Whether anything was raised since cpu_run last looked that its checks
- * between blocks would act on: a request or an interrupt from another
- * thread, a data breakpoint hit, a change of the memory map. (What the
- * guest does to IF, TF, the interrupt shadow, HLT or the mode goes
- * through generic handlers that end their block into cpu_run.) */
+/* Nothing raised from outside the running code that the checks between
+ * blocks act on: a request or an interrupt from another thread, an NMI, a
+ * change of the memory map. (What the guest does to IF, TF, the interrupt
+ * shadow, HLT or the mode goes through generic handlers that end their
+ * block into cpu_run.) */
 static inline bool nothing_raised(struct cpu *cpu)
 {
     if (requests_pending(cpu) | atomic_load_explicit(&cpu->nmi_pending, memory_order_relaxed))
         return false;
     if (atomic_load_explicit(&cpu->intr_line, memory_order_relaxed) && (cpu->s.rflags & FL_IF))
         return false;
-    return !cpu->dr_trap && cpu->mem_generation == cpu->mem->generation;
+    return cpu->mem_generation == cpu->mem->generation;
 }
 
 /* A 64-bit block left by a specialised handler (a taken branch, a CALL or
@@ -572,18 +577,11 @@ static inline bool nothing_raised(struct cpu *cpu)
 const struct insn *block_leave(struct cpu *cpu, const struct insn *in)
 {
     uint64_t n = cpu->insn_count + in->pos + 1u;
-    if (n < cpu->run_limit && (cpu->mode & MODE_CS64) && nothing_raised(cpu)) {
-        uint64_t lin = cpu->s.seg[S_CS].base + cpu->s.rip;
-        const struct block *b = block_of(in);
-        struct block *next = NULL;
-        for (int i = 0; i < 2; i++)
-            if (b->succ_lin[i] == lin && b->succ_epoch[i] == cpu->chain_epoch && b->succ[i])
-                next = b->succ[i];
-        if (!next) {
-            const struct jump_entry *j = &cpu->blocks->jump[jump_hash(lin)];
-            if (j->lin == lin && j->epoch == cpu->chain_epoch)
-                next = j->b;
-        }
+    if (n < cpu->run_limit && (cpu->mode & MODE_CS64) && !cpu->dr_trap && nothing_raised(cpu)) {
+        /* (64-bit: within_limit() passes every block) */
+        struct block *next = linked_successor(cpu, block_of(in));
+        if (!next)
+            next = jump_cached(cpu, cpu->s.seg[S_CS].base + cpu->s.rip);
         if (next) {
             cpu->insn_count = n;
             cpu->blk_rip = cpu->s.rip;
@@ -752,11 +750,7 @@ static enum cpu_exit debug_exit(struct cpu *cpu)
  * map change (the budget aside). */
 static inline bool may_continue(struct cpu *cpu)
 {
-    if (requests_pending(cpu) | atomic_load_explicit(&cpu->nmi_pending, memory_order_relaxed))
-        return false;
-    if (atomic_load_explicit(&cpu->intr_line, memory_order_relaxed) && (cpu->s.rflags & FL_IF))
-        return false;
-    return cpu->mem_generation == cpu->mem->generation &&
+    return nothing_raised(cpu) &&
            !((cpu->s.rflags & (FL_TF | FL_RF)) | cpu->s.intr_shadow | cpu->s.halted | cpu->single_step |
              cpu->n_breakpoints | cpu->dr_exec | (cpu->trace != NULL));
 }

@@ -35,48 +35,47 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
     return n;
 }
 
-/* The next len bytes of c as (at most c->cnt) iovecs in win; c moves past
- * them. The request holds them (vec_check). */
+/* The next piece of at most len (> 0) bytes in one buffer at c (empty
+ * buffers skipped); c moves past it. The request holds it (vec_check). */
+static struct iovec span(struct cursor *c, size_t len)
+{
+    while (c->skip == c->iov->iov_len) {
+        c->iov++;
+        c->cnt--;
+        c->skip = 0;
+    }
+    size_t k = c->iov->iov_len - c->skip < len ? c->iov->iov_len - c->skip : len;
+    struct iovec v = {(uint8_t *)c->iov->iov_base + c->skip, k};
+    c->skip += k;
+    return v;
+}
+
+/* The next len bytes of c as (at most c->cnt) iovecs in win. */
 static int take(struct cursor *c, size_t len, struct iovec *win)
 {
     int n = 0;
-    while (len) {
-        while (c->skip == c->iov->iov_len) {
-            c->iov++;
-            c->cnt--;
-            c->skip = 0;
-        }
-        size_t k = c->iov->iov_len - c->skip < len ? c->iov->iov_len - c->skip : len;
-        win[n].iov_base = (uint8_t *)c->iov->iov_base + c->skip;
-        win[n].iov_len = k;
-        n++;
-        c->skip += k;
-        len -= k;
+    for (; len; n++) {
+        win[n] = span(c, len);
+        len -= win[n].iov_len;
     }
     return n;
 }
 
-/* Copies len bytes between buf and the buffers at c; c moves past them. */
+/* Copies len bytes between buf and the buffers at c (zeros into them
+ * without buf); c moves past them. */
 static void copy(struct cursor *c, uint8_t *buf, size_t len, bool to_buffers)
 {
     while (len) {
-        while (c->skip == c->iov->iov_len) {
-            c->iov++;
-            c->cnt--;
-            c->skip = 0;
-        }
-        size_t k = c->iov->iov_len - c->skip < len ? c->iov->iov_len - c->skip : len;
-        uint8_t *p = (uint8_t *)c->iov->iov_base + c->skip;
+        struct iovec v = span(c, len);
         if (!buf)
-            memset(p, 0, k);
+            memset(v.iov_base, 0, v.iov_len);
         else if (to_buffers)
-            memcpy(p, buf, k);
+            memcpy(v.iov_base, buf, v.iov_len);
         else
-            memcpy(buf, p, k);
+            memcpy(buf, v.iov_base, v.iov_len);
         if (buf)
-            buf += k;
-        c->skip += k;
-        len -= k;
+            buf += v.iov_len;
+        len -= v.iov_len;
     }
 }
 
@@ -189,19 +188,12 @@ static int format_run(struct image *img, uint64_t off, uint64_t len, struct curs
 static int per_buffer(struct image *img, uint64_t off, size_t len, struct cursor *c, bool write)
 {
     while (len) {
-        struct iovec one;
-        while (c->skip == c->iov->iov_len) {
-            c->iov++;
-            c->cnt--;
-            c->skip = 0;
-        }
-        size_t k = c->iov->iov_len - c->skip < len ? c->iov->iov_len - c->skip : len;
-        take(c, k, &one);
-        int rc = write ? img->fmt->write(img, off, one.iov_base, k) : img->fmt->read(img, off, one.iov_base, k);
+        struct iovec v = span(c, len);
+        int rc = write ? img->fmt->write(img, off, v.iov_base, v.iov_len) : img->fmt->read(img, off, v.iov_base, v.iov_len);
         if (rc < 0)
             return rc;
-        off += k;
-        len -= k;
+        off += v.iov_len;
+        len -= v.iov_len;
     }
     return 0;
 }

@@ -194,7 +194,7 @@ static void build_bootorder(const struct vm_params *p, const struct drive_place 
 
 static int add_storage(struct vm *vm, const struct vm_params *p, const struct drive_place *pl)
 {
-    char name[16], key[16];
+    char name[24], key[16];
     /* The IDE controller is always there, as on a real PIIX3 board. */
     struct config *ide = config_child(vm->cfg, "piix_ide"), *ahci = NULL;
     config_set_u64(ide, "devfn", IDE_DEVFN);

@@ -46,7 +46,7 @@ bool host_has_code16(void)
 
 bool host_is_amd(void)
 {
-    unsigned a, b, c, d;
+    unsigned a = 0, b = 0, c = 0, d = 0;
     /* "AuthenticAMD" in EBX, EDX, ECX */
     return __get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
 }

@@ -29,6 +29,9 @@ struct blk_backend_ops {
      * read of the same drive (blockdev.c's split reads). */
     int (*try_readv_beside)(struct blk_backend *be, uint64_t off, const struct iovec *iov, int iovcnt);
     int (*flush)(struct blk_backend *be);
+    /* Optional: starts the host's writeback of what was written, without
+     * waiting for it (a hint: durability is flush's). */
+    void (*start_writeback)(struct blk_backend *be);
     int (*discard)(struct blk_backend *be, uint64_t off, uint64_t len);  /* NULL: nothing */
     uint64_t (*size)(struct blk_backend *be);
     void (*close)(struct blk_backend *be);

@@ -64,6 +64,11 @@ static int bi_flush(struct blk_backend *be)
     return image_flush(img_of(be)) < 0 ? -EIO : 0;
 }
 
+static void bi_start_writeback(struct blk_backend *be)
+{
+    image_start_writeback(img_of(be));
+}
+
 static int bi_discard(struct blk_backend *be, uint64_t off, uint64_t len)
 {
     return image_discard(img_of(be), off, len) < 0 ? -EIO : 0;
@@ -89,6 +94,7 @@ static const struct blk_backend_ops blk_image_ops = {
     .try_writev = bi_try_writev,
     .try_readv_beside = bi_try_readv_beside,
     .flush = bi_flush,
+    .start_writeback = bi_start_writeback,
     .discard = bi_discard,
     .size = bi_size,
     .close = bi_close,

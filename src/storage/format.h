@@ -93,6 +93,7 @@ typedef struct image_format {
      * no lock, beside a read running on another thread. */
     bool map_in_memory;
     int (*flush)(struct image *img);                              /* NULL: fdatasync */
+    void (*start_writeback)(struct image *img);  /* NULL: the image file's (image_fd_start_writeback) */
     int (*discard)(struct image *img, uint64_t off, uint64_t len); /* NULL: nothing */
     /* Writes a new image into fd (empty, opened read-write). o->size is
      * set (a child's is its parent's); parent is open when o->parent is set.
@@ -134,6 +135,8 @@ int image_pwritev(int fd, const struct iovec *iov, int iovcnt, uint64_t off);
 /* Allocates [off, end) of fd on the host, reading as zeros (fallocate, or
  * writing zeros where the file system cannot): Fixed variants. 0 or -errno. */
 int image_allocate(int fd, uint64_t off, uint64_t end);
+/* Starts the host's writeback of fd's dirty pages, without waiting. */
+void image_fd_start_writeback(int fd);
 /* The size of a regular file or block device; 0 or -errno. */
 int image_file_size(int fd, uint64_t *size);
 /* to_file's path relative to the directory holding from_file (both must

@@ -653,6 +653,23 @@ int image_flush(struct image *img)
     return rc;
 }
 
+void image_start_writeback(struct image *img)
+{
+    if (img->read_only)
+        return;
+    if (img->fmt->start_writeback)
+        img->fmt->start_writeback(img);
+    else
+        image_fd_start_writeback(img->fd);
+}
+
+void image_fd_start_writeback(int fd)
+{
+    /* WRITE alone: no wait, and a failed write-back stays for the next
+     * fdatasync to report. */
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 int image_discard(struct image *img, uint64_t off, uint64_t len)
 {
     int rc = image_check_writable(img, "discard");

@@ -71,6 +71,9 @@ int image_try_writev(struct image *img, uint64_t off, const struct iovec *iov, i
  * write runs on the chain meanwhile. */
 int image_try_readv_beside(struct image *img, uint64_t off, const struct iovec *iov, int iovcnt);
 int image_flush(struct image *img);
+/* Starts the host's writeback of what was written, without waiting for
+ * it: image_flush then has less to wait for. Durability is still flush's. */
+void image_start_writeback(struct image *img);
 /* The guest no longer needs these bytes (TRIM/UNMAP/DISCARD); they read as
  * zeros afterwards only if the format can say so, otherwise unchanged.
  * Formats without discard succeed doing nothing. */

@@ -404,6 +404,15 @@ static int vmdk_flush(struct image *img)
     return 0;
 }
 
+static void vmdk_start_writeback(struct image *img)
+{
+    struct vmdk *v = img->priv;
+    image_fd_start_writeback(img->fd);
+    for (unsigned i = 0; i < v->n; i++)
+        if (v->ext[i].own_fd && v->ext[i].writable)
+            image_fd_start_writeback(v->ext[i].fd);
+}
+
 /* --- create ---------------------------------------------------------------------------------- */
 
 static uint32_t new_cid(void)
@@ -566,6 +575,7 @@ static const image_format vmdk_format = {
     .write = vmdk_write,
     .map = vmdk_map,
     .flush = vmdk_flush,
+    .start_writeback = vmdk_start_writeback,
     .create = vmdk_create,
     .info = vmdk_info,
     .check = vmdk_check,

@@ -5,7 +5,8 @@
  * cache lacks go through the I/O thread; small writes are written behind
  * until a FLUSH, which reports their failure; a write through (the
  * device's write cache off) is flushed to the host's disk before it is
- * done. The bytes are checked against the image file. */
+ * done; each MiB written starts the host's writeback. The bytes are
+ * checked against the image file. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,7 @@
 #include <cmocka.h>
 
 #include "drivers/blockdev.h"
+#include "page_cache.h"
 
 #define MiB (1u << 20)
 #define SMALL 4096u           /* a request the drive tries at once */
@@ -100,6 +102,20 @@ ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int f
         atomic_store(&nowait_at, (uint64_t)offset);
     }
     return syscall(SYS_preadv2, fd, iov, iovcnt, (long)offset, 0L, flags);
+}
+
+/* sync_file_range, as the drive starts the host's writeback: counted, with
+ * the flags and range of the last call. */
+static atomic_int writebacks;
+static _Atomic unsigned writeback_flags;
+static _Atomic uint64_t writeback_range;
+
+int sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags)
+{
+    atomic_fetch_add(&writebacks, 1);
+    atomic_store(&writeback_flags, flags);
+    atomic_store(&writeback_range, (uint64_t)offset | (uint64_t)nbytes);
+    return (int)syscall(SYS_sync_file_range, fd, offset, nbytes, flags);
 }
 
 static int setup(void **st)
@@ -395,6 +411,67 @@ static void test_write_through_flushes(void **st)
     blockdev_close(bd);
 }
 
+/* Once a drive has written a MiB, its I/O thread starts the host's
+ * writeback of the image (the whole file, no waiting), after the write is
+ * done; a drive with its write cache off flushes each write itself. */
+static void test_writeback_started(void **st)
+{
+    (void)st;
+    struct blockdev *bd = open_drive();
+    static uint8_t w[MiB / 4], file[MiB / 4];
+    int fd = open(path, O_RDONLY);
+    assert_int_equal(fdatasync(fd), 0);
+    int before = atomic_load(&writebacks);
+    struct req q;
+    for (int i = 0; i < 4; i++) {
+        memset(w, 0x50 + i, sizeof w);
+        prep(&q, BLK_WRITE, (uint64_t)i * sizeof w + 4096, w, sizeof w);
+        submit_as_device(bd, &q);
+        blockdev_drain(bd);
+        assert_int_equal(q.status, 0);
+        assert_int_equal(pread(fd, file, sizeof w, (off_t)q.r.offset), (ssize_t)sizeof w);
+        assert_memory_equal(file, w, sizeof w);
+        long dirty = dirty_pages(path);
+        if (i < 3) {
+            /* Under a MiB: the page cache keeps the writes. */
+            assert_int_equal(atomic_load(&writebacks), before);
+            assert_true(dirty < 0 || dirty >= (long)((i + 1) * sizeof w / 4096));
+        } else {
+            assert_int_equal(atomic_load(&writebacks), before + 1);
+            assert_int_equal(atomic_load(&writeback_flags), SYNC_FILE_RANGE_WRITE);
+            assert_int_equal(atomic_load(&writeback_range), 0);
+            /* ... and none of the file's pages are left dirty. */
+            assert_true(dirty <= 0);
+        }
+    }
+    /* The count starts again; small writes (written behind, or at once
+     * where the file system takes them without waiting) count too. */
+    for (int i = 0; i < 255; i++) {
+        prep(&q, BLK_WRITE, (uint64_t)i * SMALL, w, SMALL);
+        submit_as_device(bd, &q);
+        assert_int_equal(q.status, 0);
+    }
+    blockdev_drain(bd);
+    assert_int_equal(atomic_load(&writebacks), before + 1);
+    prep(&q, BLK_WRITE, 2 * MiB, w, sizeof w);
+    submit_as_device(bd, &q);
+    blockdev_drain(bd);
+    assert_int_equal(atomic_load(&writebacks), before + 2);
+
+    /* Written through: nothing left for writeback to do. */
+    for (int i = 0; i < 8; i++) {
+        prep(&q, BLK_WRITE, (uint64_t)i * sizeof w, w, sizeof w);
+        q.r.write_through = true;
+        submit_as_device(bd, &q);
+        assert_int_equal(q.status, 0);
+    }
+    blockdev_drain(bd);
+    assert_int_equal(atomic_load(&writebacks), before + 2);
+    close(fd);
+    blockdev_detach(bd);
+    blockdev_close(bd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_write_behind),
         cmocka_unit_test(test_write_through_flushes),
         cmocka_unit_test(test_large_read_split),
+        cmocka_unit_test(test_writeback_started),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "page_cache.h"
 #include "storage_oracle.h"
 
 static int setup(void **st)
@@ -204,6 +205,13 @@ static void caixa_flat_write(void **st)
     assert_true(fd >= 0);
     assert_int_equal(flock(fd, LOCK_SH | LOCK_NB), -1);
     close(fd);
+    /* Writeback reaches the extent file, where the data is. */
+    static uint8_t b[MiB];
+    memset(b, 0x5a, sizeof b);
+    assert_int_equal(image_write(img, 2 * MiB, b, sizeof b), 0);
+    assert_true(dirty_pages(tpath("cf-flat.vmdk")) != 0);
+    image_start_writeback(img);
+    assert_true(dirty_pages(tpath("cf-flat.vmdk")) <= 0);
     image_close(img);
     /* never overwritten */
     unlink(tpath("cf.vmdk"));

@@ -126,7 +126,7 @@ static uint64_t req_bytes(const struct blk_req *r)
  * when writeback is due. */
 static bool count_write(struct blockdev *bd, struct blk_backend *be, const struct blk_req *r)
 {
-    if (r->op != BLK_WRITE || r->write_through || !be->ops->start_writeback)
+    if (!be || r->op != BLK_WRITE || r->write_through || !be->ops->start_writeback)
         return false;
     return atomic_fetch_add(&bd->since_writeback, req_bytes(r)) + req_bytes(r) >= WRITEBACK_AFTER;
 }

@@ -106,6 +106,11 @@ struct vhd {
     uint32_t bitmap_size;     /* bytes, a multiple of 512 */
     uint8_t *bitmap;          /* the bitmap of block bitmap_block (one block cached) */
     uint32_t bitmap_block;    /* VHD_BAT_UNUSED: none cached */
+    /* One bit per BAT entry: every sector of the block is here (its bitmap
+     * all set, as read or written). Bits are never cleared (no VHD call
+     * frees a block or clears a bitmap bit), so a full block needs no
+     * bitmap read: random reads over many blocks stay off the file. */
+    uint8_t *full;
 };
 
 static uint64_t get_be(const uint8_t *p, unsigned n)
@@ -294,6 +299,7 @@ static void vhd_free(struct vhd *v)
         return;
     free(v->bat);
     free(v->bitmap);
+    free(v->full);
     free(v);
 }
 
@@ -466,6 +472,7 @@ static int open_dynamic(struct image *img, struct vhd *v, uint64_t file_size, st
         v->footer_pos = align_up(v->footer_pos, IMAGE_SECTOR);
     v->bitmap = xmalloc(v->bitmap_size);
     v->bitmap_block = VHD_BAT_UNUSED;
+    v->full = xcalloc(v->bat_entries / 8 + 1, 1);
     if (v->type == VHD_DIFF)
         find_parent(img, v, ref);
     return 0;
@@ -545,6 +552,24 @@ static void vhd_close(struct image *img)
 
 /* --- I/O ---------------------------------------------------------------------------- */
 
+static bool block_full(const struct vhd *v, uint32_t b)
+{
+    return v->full[b / 8] >> (b % 8) & 1;
+}
+
+/* Block b's bitmap is in v->bitmap: remember whether it is all set. */
+static void note_full(struct vhd *v, uint32_t b)
+{
+    uint32_t sectors = v->block_size / IMAGE_SECTOR, i;
+    for (i = 0; i + 8 <= sectors; i += 8)
+        if (v->bitmap[i / 8] != 0xff)
+            return;
+    for (; i < sectors; i++)
+        if (!(v->bitmap[i / 8] >> (7 - i % 8) & 1))
+            return;
+    v->full[b / 8] |= (uint8_t)(1u << (b % 8));
+}
+
 /* The bitmap of block b (allocated) in v->bitmap. */
 static int load_bitmap(struct image *img, struct vhd *v, uint32_t b)
 {
@@ -557,6 +582,7 @@ static int load_bitmap(struct image *img, struct vhd *v, uint32_t b)
         return io_error("reading a VHD sector bitmap", pos, rc);
     }
     v->bitmap_block = b;
+    note_full(v, b);
     return 0;
 }
 
@@ -690,13 +716,17 @@ static int write_in_block(struct image *img, struct vhd *v, uint32_t b, uint32_t
     rc = image_pwrite(img->fd, p, n, pos + v->bitmap_size + in);
     if (rc < 0)
         return io_error("write", pos + v->bitmap_size + in, rc);
-    if (fresh)
-        return write_bat_entry(img, v, b);
+    if (fresh) {
+        if ((rc = write_bat_entry(img, v, b)) == 0)
+            note_full(v, b);
+        return rc;
+    }
     if (mark_sectors(v->bitmap, s0, s1)) {
         uint32_t from = s0 / 8 / IMAGE_SECTOR * IMAGE_SECTOR;
         uint32_t to = (uint32_t)align_up((s1 - 1) / 8 + 1, IMAGE_SECTOR);
         if ((rc = image_pwrite(img->fd, v->bitmap + from, to - from, pos + from)) < 0)
             goto bitmap_failed;
+        note_full(v, b);
     }
     return 0;
 bitmap_failed:
@@ -750,6 +780,11 @@ static int vhd_map(struct image *img, uint64_t off, uint64_t len, unsigned flags
     uint64_t pos = (uint64_t)v->bat[b] * IMAGE_SECTOR;
     if (write && overlaps_metadata(v, pos))
         return 0;                   /* vhd_write refuses it */
+    if (block_full(v, b)) {
+        x->kind = IMAGE_EXT_DATA;
+        x->pos = pos + v->bitmap_size + in;
+        return 0;
+    }
     if (v->bitmap_block != b) {
         if (flags & IMAGE_MAP_NOWAIT)
             return -EAGAIN;

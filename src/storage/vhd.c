@@ -1042,6 +1042,10 @@ static int vhd_resize(struct image *img, uint64_t new_size)
         memcpy(v->header, h, sizeof h);
         free(v->bat);
         v->bat = bat;
+        uint8_t *full = xcalloc(need / 8 + 1, 1);
+        memcpy(full, v->full, v->bat_entries / 8 + 1);
+        free(v->full);
+        v->full = full;
         v->bat_entries = (uint32_t)need;
         v->bat_pos = at;
     }

@@ -515,6 +515,15 @@ static inline struct block *jump_cached(struct cpu *cpu, uint64_t lin)
     return j->lin == lin && j->epoch == cpu->chain_epoch ? j->b : NULL;
 }
 
+/* What every block starts with, from cpu_run or run on (block_leave):
+ * RIP is its first instruction's. */
+static inline void begin_block(struct cpu *cpu, const struct block *b)
+{
+    prefetch_successors(b);
+    cpu->blk_rip = cpu->s.rip;
+    cpu->block_end = false;     /* (a slow form's taken branch may have set it) */
+}
+
 /* The block at CS:RIP through the jump cache or the hash, linked after
  * prev (if any) for next time. */
 static struct block *lookup_block(struct cpu *cpu, struct block *prev)
@@ -584,9 +593,7 @@ const struct insn *block_leave(struct cpu *cpu, const struct insn *in)
             next = jump_cached(cpu, cpu->s.seg[S_CS].base + cpu->s.rip);
         if (next) {
             cpu->insn_count = n;
-            cpu->blk_rip = cpu->s.rip;
-            cpu->block_end = false;     /* (a slow form's taken branch set it) */
-            prefetch_successors(next);
+            begin_block(cpu, next);
             return next->insns[0].step(cpu, next->insns);
         }
     }
@@ -833,10 +840,8 @@ enum cpu_exit cpu_run(struct cpu *cpu, uint64_t budget)
         /* (A linked successor runs in the same mode: ip_mask holds.) */
         prev = b;
         prev_epoch = cpu->chain_epoch;
-        prefetch_successors(b);
-        cpu->blk_rip = cpu->s.rip;
+        begin_block(cpu, b);
         bool tf = cpu->s.rflags & FL_TF;
-        cpu->block_end = false;
         if (unlikely(tf || shadow)) {
             /* One instruction, and no in-block loop: its record alone,
              * since records chain to the next one of their block. */

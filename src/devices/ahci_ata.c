@@ -77,8 +77,8 @@ static void cmd_done(struct blk_req *req, int status)
         ahci_set_prdbc(pt, c->slot, ok ? (uint32_t)c->bytes : 0);
     unsigned slot = c->slot;
     bool ncq = c->ncq, pio_in = c->pio && c->kind == K_READ, read = c->kind == K_READ;
-    /* A failed flush: the first sector in error (a write done behind). */
-    uint64_t lba = c->kind == K_FLUSH && !ok ? c->req.error_offset / BLK_SECTOR : c->lba;
+    /* The first sector in error (for a flush, a write done behind's). */
+    uint64_t lba = c->req.error_offset / BLK_SECTOR;
     uint32_t bytes = (uint32_t)c->bytes;
     ahci_cmd_free(c);
     if (!ok) {
@@ -87,7 +87,7 @@ static void cmd_done(struct blk_req *req, int status)
         pt->ci &= ~(1u << slot);
         ahci_post_pio_setup(pt, (uint16_t)bytes, ATA_STS_OK);
     } else {
-        ahci_cmd_finish(pt, slot, ncq, ATA_STS_OK, 0, lba);
+        ahci_cmd_finish(pt, slot, ncq, ATA_STS_OK, 0, 0);
     }
     ahci_port_update_cr(pt);
     ahci_port_issue(pt);
@@ -346,7 +346,6 @@ static void start_io(struct ahci_port *pt, unsigned slot, uint64_t ctba, unsigne
             return;
         }
         c->bytes = bytes;
-        c->lba = lba;
         int64_t rc = ahci_load_prdt(pt, ctba, prdtl, bytes, &c->segs, &c->nsegs);
         if (rc == 0)
             rc = cmd_buffers(h, c);

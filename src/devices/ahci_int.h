@@ -209,7 +209,7 @@ struct ahci_cmd {
     uint32_t gen;               /* the port's generation at issue */
     bool ncq, pio;
     enum cmd_kind kind;
-    uint64_t lba, bytes;
+    uint64_t bytes;
     struct seg *segs;           /* PRDT regions, trimmed to `bytes` */
     unsigned nsegs;
     struct iovec *iov;
@@ -283,6 +283,7 @@ void ahci_post_pio_setup(struct ahci_port *pt, uint16_t count, uint8_t status);
 void ahci_set_prdbc(struct ahci_port *pt, unsigned slot, uint32_t bytes);
 void ahci_port_update_cr(struct ahci_port *pt);
 void ahci_port_fatal(struct ahci_port *pt, uint32_t is_bits);
+/* lba: a failed command's first sector in error (unused on success). */
 void ahci_cmd_finish(struct ahci_port *pt, unsigned slot, bool ncq, uint8_t status, uint8_t error,
                      uint64_t lba);
 void ahci_port_issue(struct ahci_port *pt);

@@ -423,7 +423,7 @@ void ide_xfer_failed(struct ide_dev *d, int status)
         return;
     }
     /* Reads report UNC, writes ABRT, a range error IDNF. */
-    ide_error_lba(d, d->req.offset / BLK_SECTOR);
+    ide_error_lba(d, d->req.error_offset / BLK_SECTOR);
     uint8_t err = ATA_ER_ABRT;
     if (status == -EINVAL)
         err = ATA_ER_IDNF;

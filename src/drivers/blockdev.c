@@ -128,7 +128,8 @@ static bool count_write(struct blockdev *bd, struct blk_backend *be, const struc
 {
     if (!be || r->op != BLK_WRITE || r->write_through || !be->ops->start_writeback)
         return false;
-    return atomic_fetch_add(&bd->since_writeback, req_bytes(r)) + req_bytes(r) >= WRITEBACK_AFTER;
+    uint64_t n = req_bytes(r);
+    return atomic_fetch_add(&bd->since_writeback, n) + n >= WRITEBACK_AFTER;
 }
 
 static void *io_thread(void *opaque)

@@ -7,12 +7,11 @@
 #include "apic_test_util.h"
 
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "drivers/blockdev.h"
+#include "host_file.h"
 #include "runtime/util.h"
 #include "vmm/config.h"
 
@@ -601,11 +600,8 @@ static void test_flush_reports_write_behind(void **st)
     (void)st;
     struct fx f = fx_new(1);
     driver_init(&f);
-    struct rlimit old, lim;
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    lim = (struct rlimit){256u << 10, old.rlim_max};
-    signal(SIGXFSZ, SIG_IGN);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    struct rlimit old;
+    assert_int_equal(limit_file_size(256u << 10, &old), 0);
     const uint64_t lba = 1500;
     struct prd p = {BUF(0), 512};
     build_cmd(&f, 0, 0x35, lba, 1, 0, true, &p, 1);

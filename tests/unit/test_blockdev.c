@@ -11,9 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,7 +27,7 @@
 #include <cmocka.h>
 
 #include "drivers/blockdev.h"
-#include "page_cache.h"
+#include "host_file.h"
 
 #define MiB (1u << 20)
 #define SMALL 4096u           /* a request the drive tries at once */
@@ -354,11 +352,8 @@ static void test_write_behind(void **st)
 
     /* A write the host refuses (beyond RLIMIT_FSIZE: EFBIG) was done for
      * the guest; its FLUSH fails, the next one does not. */
-    struct rlimit old, lim;
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    lim = (struct rlimit){4 * MiB, old.rlim_max};
-    signal(SIGXFSZ, SIG_IGN);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    struct rlimit old;
+    assert_int_equal(limit_file_size(4 * MiB, &old), 0);
     prep(&a, BLK_WRITE, 6 * MiB, w2, SMALL);
     submit_as_device(bd, &a);
     assert_int_equal(a.status, 0);

@@ -6,12 +6,11 @@
  * SFF-8038i bus-master status semantics. */
 #include <fcntl.h>
 #include <stdio.h>
-#include <signal.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "device_test_harness.h"
+#include "host_file.h"
 #include "drivers/blockdev.h"
 #include "runtime/util.h"
 
@@ -451,11 +450,8 @@ static void test_write_behind_failure(void **st)
     (void)st;
     struct env e;
     env_new(&e);
-    struct rlimit old, lim;
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    lim = (struct rlimit){1u << 20, old.rlim_max};
-    signal(SIGXFSZ, SIG_IGN);
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    struct rlimit old;
+    assert_int_equal(limit_file_size(1u << 20, &old), 0);
     write_fails_at_flush(e.vm, 4100, true);
     /* SET FEATURES: write cache off. */
     outb(e.vm, PRI + REG_FEATURE, 0x82);

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "page_cache.h"
+#include "host_file.h"
 #include "storage_oracle.h"
 
 static int setup(void **st)

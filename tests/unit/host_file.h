@@ -1,10 +1,13 @@
-/* The host page cache's view of a file, for tests of writeback. */
-#ifndef CAIXA_TESTS_PAGE_CACHE_H
-#define CAIXA_TESTS_PAGE_CACHE_H
+/* The host's side of a test's image files: its page cache (writeback
+ * tests) and its refusals (failed-write tests). */
+#ifndef CAIXA_TESTS_HOST_FILE_H
+#define CAIXA_TESTS_HOST_FILE_H
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -24,6 +27,18 @@ static inline long dirty_pages(const char *path)
     if (fd >= 0)
         close(fd);
     return rc < 0 ? -1 : (long)cs.dirty;
+}
+
+/* Makes the host refuse writes past `bytes` of any file (RLIMIT_FSIZE:
+ * EFBIG, with SIGXFSZ ignored); *old gets the limit to restore with
+ * setrlimit(RLIMIT_FSIZE, old). 0, or -1. */
+static inline int limit_file_size(uint64_t bytes, struct rlimit *old)
+{
+    if (getrlimit(RLIMIT_FSIZE, old) < 0)
+        return -1;
+    struct rlimit lim = {bytes, old->rlim_max};
+    signal(SIGXFSZ, SIG_IGN);
+    return setrlimit(RLIMIT_FSIZE, &lim);
 }
 
 #endif
